@@ -1,0 +1,131 @@
+import { hostname } from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { faxResource } from '../producer/fax-resource.ts';
+import { createProducer } from '../producer/producer.ts';
+import { FaxNotFoundError, FaxValidationError } from '../shared/errors.ts';
+import { QUALITIES } from '../shared/fax-request.ts';
+import { createKeys } from '../shared/keys.ts';
+import { createLogger } from '../shared/logger.ts';
+import { connectRedis, waitReady } from '../shared/redis.ts';
+import { printEvents } from './events.ts';
+import { configOrExit } from './runtime.ts';
+import { PARTS, type Part, startCommand } from './start.ts';
+
+/** A connection for one-shot commands: REDIS_URL or the local default. */
+async function openStore() {
+  const config = configOrExit();
+  const { env } = config;
+  const redis = connectRedis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', { failFast: true, name: 'fax-cli' });
+  redis.on('error', () => undefined);
+  try {
+    await waitReady(redis);
+  } catch {
+    process.stderr.write('fax: cannot reach Redis: set REDIS_URL=redis://host:6379\n');
+    process.exit(1);
+  }
+  return { config, redis, keys: createKeys(env.FAX_KEY_PREFIX, env.FAX_STREAM_KEY) };
+}
+
+const program = new Command('fax').description('Telnyx fax pipeline: queue, send and follow faxes');
+
+program
+  .command('start')
+  .description('run part of the pipeline (all = producer API, worker and webhook service in one process)')
+  .argument(
+    '[part]',
+    `one of ${PARTS.join(', ')}`,
+    (value) => {
+      if (!(PARTS as readonly string[]).includes(value))
+        throw new InvalidArgumentError(`must be one of ${PARTS.join(', ')}`);
+      return value;
+    },
+    'all',
+  )
+  .action((part: Part) => startCommand(part));
+
+program
+  .command('send')
+  .description('queue a fax; prints its id')
+  .requiredOption('--to <number>', 'destination: E.164 number or SIP URI')
+  .option('--media-url <url>', 'http(s) URL of the document')
+  .option('--media-name <name>', 'a document uploaded to Telnyx media storage')
+  .option('--from <number>', 'sender E.164 number (default FAX_FROM)')
+  .option('--connection-id <id>', 'Telnyx fax application id (default TELNYX_CONNECTION_ID)')
+  .addOption(new Option('--quality <quality>').choices(QUALITIES))
+  .option('--client-state <base64>', 'echoed back in every event of this fax')
+  .option('--from-display-name <name>', 'caller id name')
+  .action(async (options: Record<string, string | undefined>) => {
+    const { config, redis, keys } = await openStore();
+    const producer = createProducer({
+      redis,
+      keys,
+      logger: createLogger('silent', 'fax-cli'),
+      defaults: { connectionId: config.env.TELNYX_CONNECTION_ID, from: config.env.FAX_FROM },
+      submitAttempts: config.env.FAX_SUBMIT_ATTEMPTS,
+      streamMaxLen: config.env.FAX_STREAM_MAXLEN,
+    });
+    const fax = Object.fromEntries(
+      Object.entries({
+        to: options.to,
+        media_url: options.mediaUrl,
+        media_name: options.mediaName,
+        from: options.from,
+        connection_id: options.connectionId,
+        quality: options.quality,
+        client_state: options.clientState,
+        from_display_name: options.fromDisplayName,
+      }).filter(([, value]) => value !== undefined),
+    );
+    try {
+      const id = await producer.send(fax);
+      process.stdout.write(`${JSON.stringify({ id, status: 'queued' })}\n`);
+    } catch (error) {
+      if (!(error instanceof FaxValidationError)) throw error;
+      for (const problem of error.problems) process.stderr.write(`fax: ${problem.detail}\n`);
+      process.exitCode = 2;
+    } finally {
+      await producer.close();
+      redis.disconnect();
+    }
+  });
+
+program
+  .command('status')
+  .description("print a fax's state and history as JSON")
+  .argument('<id>', 'our fax id')
+  .action(async (id: string) => {
+    const { redis, keys } = await openStore();
+    const producer = createProducer({ redis, keys, logger: createLogger('silent', 'fax-cli') });
+    try {
+      process.stdout.write(`${JSON.stringify(faxResource(await producer.get(id)), null, 2)}\n`);
+    } catch (error) {
+      if (!(error instanceof FaxNotFoundError)) throw error;
+      process.stderr.write(`fax: no fax with id ${id}\n`);
+      process.exitCode = 1;
+    } finally {
+      await producer.close();
+      redis.disconnect();
+    }
+  });
+
+program
+  .command('events')
+  .description('print status stream entries as JSON lines')
+  .option('-f, --follow', 'keep waiting for new entries', false)
+  .option('-g, --group <name>', 'read through this consumer group (acknowledging what is printed)')
+  .option('--consumer <name>', 'consumer name within the group', `${hostname()}-${process.pid}`)
+  .option('--from <id>', 'start after this stream id (0 = beginning, $ = only new)', '0')
+  .action(async (options: { follow: boolean; group?: string; consumer: string; from: string }) => {
+    const { redis, keys } = await openStore();
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.once('SIGTERM', () => controller.abort());
+    await printEvents(redis, keys, {
+      ...options,
+      write: (line) => process.stdout.write(line),
+      signal: controller.signal,
+    });
+    redis.disconnect();
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,106 @@
+import { type Config, ConfigError, loadConfig } from '../shared/config.ts';
+import { createKeys } from '../shared/keys.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
+import { answers, type RedisServer, startRedisServer } from '../shared/redis-server.ts';
+import type { Runtime } from '../shared/runtime.ts';
+import { startSimulatorService } from '../simulator/main.ts';
+
+/** Reads the environment once; on a bad value prints every problem and exits. */
+export function configOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`fax: ${error.message}\n`);
+    process.exit(1);
+  }
+}
+
+export interface Resolved {
+  readonly runtime: Runtime;
+  /** Closed last: the private Redis and the sandbox simulator, if this process started them. */
+  readonly infrastructure: { readonly name: string; close(): Promise<void> }[];
+}
+
+/** REDIS_URL, else a Redis already on 127.0.0.1:6379, else a private redis-server child. */
+async function resolveRedis(config: Config, logger: Logger): Promise<{ url: string; server?: RedisServer }> {
+  if (config.env.REDIS_URL) return { url: config.env.REDIS_URL };
+  if (await answers('127.0.0.1', 6379)) return { url: 'redis://127.0.0.1:6379' };
+  try {
+    const server = await startRedisServer();
+    logger.warn(
+      { url: server.url },
+      'no REDIS_URL and nothing on 127.0.0.1:6379: started a private redis-server (data is lost on exit)',
+    );
+    return { url: server.url, server };
+  } catch {
+    process.stderr.write(
+      'fax: no Redis: set REDIS_URL=redis://host:6379, or install Redis (apt-get install redis-server / brew install redis)\n',
+    );
+    process.exit(1);
+  }
+}
+
+/**
+ * Resolves Redis and Telnyx for the services of this process. Without TELNYX_API_KEY the simulator
+ * stands in for Telnyx (started here, or found already running on SIMULATOR_PORT).
+ */
+export async function resolveRuntime(config: Config, needsTelnyx: boolean): Promise<Resolved> {
+  const { env } = config;
+  const logger = createLogger(env.LOG_LEVEL, 'fax');
+  const infrastructure: Resolved['infrastructure'] = [];
+  const redis = await resolveRedis(config, logger);
+  if (redis.server)
+    infrastructure.push({ name: 'redis-server', close: () => redis.server?.stop() ?? Promise.resolve() });
+
+  const localWebhook = `http://127.0.0.1:${env.WEBHOOK_PORT}/webhooks/telnyx`;
+  let telnyx: Runtime['telnyx'] = {
+    apiKey: env.TELNYX_API_KEY ?? '',
+    baseUrl: env.TELNYX_BASE_URL,
+    publicKey: env.TELNYX_PUBLIC_KEY,
+  };
+  if (config.sandbox && needsTelnyx) {
+    logger.warn(
+      '*** SANDBOX MODE: no TELNYX_API_KEY, so faxes go to the built-in Telnyx simulator and nothing is really sent. Set TELNYX_API_KEY to send real faxes. ***',
+    );
+    telnyx = await sandboxTelnyx(config, logger, localWebhook, infrastructure);
+  }
+  return {
+    runtime: {
+      config,
+      redisUrl: redis.url,
+      keys: createKeys(env.FAX_KEY_PREFIX, env.FAX_STREAM_KEY),
+      logger,
+      telnyx,
+      webhookUrl: env.FAX_WEBHOOK_URL ?? (config.sandbox ? localWebhook : undefined),
+      streamMaxLen: env.FAX_STREAM_MAXLEN,
+    },
+    infrastructure,
+  };
+}
+
+async function sandboxTelnyx(
+  config: Config,
+  logger: Logger,
+  webhookUrl: string,
+  infrastructure: Resolved['infrastructure'],
+): Promise<Runtime['telnyx']> {
+  const { env } = config;
+  const apiKey = 'sandbox';
+  try {
+    const started = await startSimulatorService(logger, env.SIMULATOR_PORT, '127.0.0.1', {
+      apiKey,
+      webhookUrl: env.FAX_WEBHOOK_URL ?? webhookUrl,
+    });
+    infrastructure.push(started);
+    return { apiKey, baseUrl: `${started.url}/v2`, publicKey: started.simulator.publicKey };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    // Another process of this deployment runs the simulator: use it and its key.
+    const url = `http://127.0.0.1:${env.SIMULATOR_PORT}`;
+    const response = await fetch(`${url}/simulator/public-key`);
+    const { public_key: publicKey } = (await response.json()) as { public_key: string };
+    logger.info({ url }, 'using the Telnyx simulator already running');
+    return { apiKey, baseUrl: `${url}/v2`, publicKey };
+  }
+}

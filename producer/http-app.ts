@@ -1,0 +1,128 @@
+import Router from '@koa/router';
+import parseBody from 'co-body';
+import Koa from 'koa';
+import { bearerMatches } from '../shared/bearer.ts';
+import { FaxNotFoundError, FaxValidationError, ServiceUnavailableError } from '../shared/errors.ts';
+import { coerceFormFields } from '../shared/fax-request.ts';
+import type { Logger } from '../shared/logger.ts';
+import { errorBody, fieldErrors } from '../shared/telnyx-errors.ts';
+import { faxResource, queuedFaxResource } from './fax-resource.ts';
+import type { Producer } from './producer.ts';
+
+export interface ProducerAppDeps {
+  readonly producer: Producer;
+  readonly logger: Logger;
+  /** When set, every request needs `Authorization: Bearer <apiToken>`. */
+  readonly apiToken?: string | undefined;
+  readonly bodyLimit?: string;
+}
+
+/**
+ * The producer's HTTP API: Telnyx's own `/v2/faxes` shape, so a client written for Telnyx (the
+ * official SDK, Telnyx's curl examples) queues through the pipeline unchanged.
+ */
+export function createProducerApp(deps: ProducerAppDeps): Koa {
+  const app = new Koa();
+  const router = new Router({ prefix: '/v2' });
+  const limit = deps.bodyLimit ?? '1mb';
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      const [status, body] = toHttpError(error);
+      if (status >= 500) deps.logger.error({ err: error, path: ctx.path }, 'request failed');
+      ctx.status = status;
+      ctx.body = body;
+    }
+  });
+
+  app.use(async (ctx, next) => {
+    if (deps.apiToken !== undefined && !bearerMatches(ctx.get('authorization'), deps.apiToken)) {
+      ctx.status = 401;
+      ctx.body = errorBody('authenticationFailed', 'Send Authorization: Bearer <FAX_API_TOKEN>.');
+      return;
+    }
+    await next();
+  });
+
+  router.post('/faxes', async (ctx) => {
+    const body = await readFaxBody(ctx, limit);
+    const queued = await deps.producer.queue(body);
+    ctx.status = 202;
+    ctx.body = { data: queuedFaxResource(queued.id, queued.request, queued.queuedAt) };
+  });
+
+  router.get('/faxes/:id', async (ctx) => {
+    const record = await deps.producer.get(ctx.params.id ?? '');
+    ctx.body = { data: faxResource(record) };
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.use((ctx) => {
+    ctx.status = 404;
+    ctx.body = errorBody('notFound', `No route for ${ctx.method} ${ctx.path}.`);
+  });
+  return app;
+}
+
+async function readFaxBody(ctx: Koa.Context, limit: string): Promise<Record<string, unknown>> {
+  if (ctx.is('application/json')) {
+    const body: unknown = await parseBody.json(ctx, { limit, strict: true });
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new BodyError(422, 'badRequest', 'The request body must be a JSON object.');
+    }
+    return body as Record<string, unknown>;
+  }
+  if (ctx.is('application/x-www-form-urlencoded')) {
+    const body = (await parseBody.form(ctx, { limit })) as Record<string, unknown>;
+    for (const [field, value] of Object.entries(body)) {
+      if (typeof value !== 'string') {
+        throw new BodyError(
+          422,
+          'invalidValue',
+          `${field} must be given once, as a plain value.`,
+          `/${field}`,
+        );
+      }
+    }
+    return coerceFormFields(body);
+  }
+  throw new BodyError(
+    415,
+    'unsupportedMediaType',
+    'Send application/json or application/x-www-form-urlencoded (multipart uploads are not supported: use media_url).',
+  );
+}
+
+class BodyError extends Error {
+  readonly status: number;
+  readonly kind: Parameters<typeof errorBody>[0];
+  readonly pointer: string | undefined;
+  constructor(status: number, kind: Parameters<typeof errorBody>[0], detail: string, pointer?: string) {
+    super(detail);
+    this.status = status;
+    this.kind = kind;
+    this.pointer = pointer;
+  }
+}
+
+/** Every error the API can answer, in one place; a 5xx never carries internals. */
+function toHttpError(error: unknown): [number, unknown] {
+  if (error instanceof FaxValidationError) return [422, fieldErrors(error.problems)];
+  if (error instanceof FaxNotFoundError)
+    return [404, errorBody('notFound', `No fax with id ${error.faxId}.`)];
+  if (error instanceof BodyError) return [error.status, errorBody(error.kind, error.message, error.pointer)];
+  if (error instanceof ServiceUnavailableError) {
+    return [503, errorBody('unavailable', 'The fax queue is unavailable; nothing was queued. Try again.')];
+  }
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    // co-body: malformed JSON (400), too large (413), bad charset (415).
+    const detail =
+      status === 413 ? 'The request body is too large.' : 'The request body could not be parsed.';
+    return [status, errorBody(status === 413 ? 'payloadTooLarge' : 'badRequest', detail)];
+  }
+  return [500, errorBody('unexpected', 'An unexpected error occurred.')];
+}

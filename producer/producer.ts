@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { applyEvent, newEventId } from '../shared/events.ts';
+import { FaxNotFoundError, FaxValidationError, ServiceUnavailableError } from '../shared/errors.ts';
+import { parseSendFaxRequest, type SendFaxRequest } from '../shared/fax-request.ts';
+import { createFaxRecord, type FaxRecord, readFaxRecord } from '../shared/fax-record.ts';
+import { FAX_QUEUE, type Keys } from '../shared/keys.ts';
+import type { Logger } from '../shared/logger.ts';
+import { FAX_JOB_NAME, type FaxJobData, faxJobOptions } from '../shared/queue.ts';
+import type { FaxRedis } from '../shared/redis.ts';
+import { OWN_EVENTS } from '../shared/status.ts';
+
+export interface ProducerDeps {
+  readonly redis: FaxRedis;
+  readonly keys: Keys;
+  readonly logger: Logger;
+  /** Used when a request leaves `connection_id` / `from` out. */
+  readonly defaults?: { readonly connectionId?: string | undefined; readonly from?: string | undefined };
+  readonly submitAttempts?: number;
+  readonly streamMaxLen?: number;
+}
+
+export interface QueuedFax {
+  readonly id: string;
+  /** The request as stored: validated, with the configured defaults filled in. */
+  readonly request: SendFaxRequest;
+  readonly queuedAt: Date;
+}
+
+export interface Producer {
+  /** Like {@link Producer.send}, resolving to the stored request as well as the id. */
+  queue(fax: Record<string, unknown>): Promise<QueuedFax>;
+  /**
+   * Validates and queues one fax; resolves to our fax id once it is stored and queued.
+   * Throws {@link FaxValidationError} (nothing queued) or {@link ServiceUnavailableError}.
+   */
+  send(fax: Record<string, unknown>): Promise<string>;
+  /** The fax's current state and history; throws {@link FaxNotFoundError}. */
+  get(faxId: string): Promise<FaxRecord>;
+  close(): Promise<void>;
+}
+
+export function createProducer(deps: ProducerDeps): Producer {
+  const { redis, keys, logger } = deps;
+  const streamMaxLen = deps.streamMaxLen ?? 1_000_000;
+  const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: keys.bullPrefix });
+  queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));
+
+  function withDefaults(fax: Record<string, unknown>): Record<string, unknown> {
+    const out = { ...fax };
+    if (out.connection_id === undefined && deps.defaults?.connectionId !== undefined) {
+      out.connection_id = deps.defaults.connectionId;
+    }
+    if (out.from === undefined && deps.defaults?.from !== undefined) out.from = deps.defaults.from;
+    return out;
+  }
+
+  async function store(faxId: string, request: SendFaxRequest): Promise<void> {
+    const enqueued = {
+      eventId: newEventId(),
+      eventType: OWN_EVENTS.enqueued,
+      faxId,
+      status: 'queued' as const,
+      occurredAt: new Date().toISOString(),
+      direction: 'outbound' as const,
+      payload: { to: request.to, from: request.from, connection_id: request.connection_id },
+      dedupe: false,
+    };
+    // Record first, queue second: a failure in between leaves a fax that is never sent (and is
+    // marked failed below), never one that is sent while its caller was told it failed.
+    await createFaxRecord(redis, keys, faxId, request, enqueued, streamMaxLen);
+    try {
+      await queue.add(FAX_JOB_NAME, { faxId }, faxJobOptions(faxId, deps.submitAttempts ?? 5));
+    } catch (error) {
+      await applyEvent(
+        { redis, keys, streamMaxLen },
+        {
+          eventId: newEventId(),
+          eventType: OWN_EVENTS.failed,
+          faxId,
+          status: 'failed',
+          occurredAt: new Date().toISOString(),
+          failureReason: 'enqueue_failed',
+          direction: 'outbound',
+          payload: {},
+          dedupe: false,
+        },
+      ).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async function queueFax(fax: Record<string, unknown>): Promise<QueuedFax> {
+    const parsed = parseSendFaxRequest(withDefaults(fax));
+    if (!parsed.ok) throw new FaxValidationError(parsed.problems);
+    const faxId = randomUUID();
+    try {
+      await store(faxId, parsed.fax);
+    } catch (error) {
+      throw new ServiceUnavailableError('could not queue the fax: Redis is unavailable', { cause: error });
+    }
+    logger.info({ faxId, to: parsed.fax.to }, 'fax queued');
+    return { id: faxId, request: parsed.fax, queuedAt: new Date() };
+  }
+
+  return {
+    queue: queueFax,
+    async send(fax) {
+      return (await queueFax(fax)).id;
+    },
+    async get(faxId) {
+      let record: FaxRecord | undefined;
+      try {
+        record = await readFaxRecord(redis, keys, faxId);
+      } catch (error) {
+        throw new ServiceUnavailableError('could not read the fax: Redis is unavailable', { cause: error });
+      }
+      if (!record) throw new FaxNotFoundError(faxId);
+      return record;
+    },
+    async close() {
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { isE164 } from './phone.ts';
+
+/**
+ * Every environment variable the pipeline reads, parsed once at start-up.
+ * The names are a contract: deployments and other systems depend on them.
+ */
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const emptyAsUnset = (value: unknown) => (value === '' ? undefined : value);
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUnset, schema.optional());
+
+const ed25519PublicKey = z
+  .string()
+  .refine(
+    (value) => Buffer.from(value, 'base64').length === 32,
+    'must be a base64 Ed25519 public key (32 bytes)',
+  );
+
+const envSchema = z.object({
+  NODE_ENV: optional(z.string()),
+  REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
+  TELNYX_API_KEY: optional(z.string().min(1)),
+  TELNYX_BASE_URL: z.preprocess(emptyAsUnset, httpUrl.default('https://api.telnyx.com/v2')),
+  TELNYX_PUBLIC_KEY: optional(ed25519PublicKey),
+  TELNYX_CONNECTION_ID: optional(z.string().min(1)),
+  TELNYX_TIMEOUT_MS: positiveInt(30_000),
+  FAX_FROM: optional(z.string().refine(isE164, 'must be an E.164 number such as +13125550100')),
+  FAX_API_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
+  FAX_WEBHOOK_URL: optional(httpUrl),
+  FAX_BIND_HOST: z.string().default('127.0.0.1'),
+  PRODUCER_PORT: port(3000),
+  WEBHOOK_PORT: port(3001),
+  SIMULATOR_PORT: port(3002),
+  FAX_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_{}-]+$/, 'may hold letters, digits and :_-{} only')
+    .default('fax'),
+  FAX_STREAM_KEY: z.string().min(1).default('fax:events'),
+  FAX_STREAM_MAXLEN: positiveInt(1_000_000),
+  FAX_WORKER_CONCURRENCY: positiveInt(16),
+  FAX_SUBMIT_ATTEMPTS: positiveInt(5),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  readonly env: Env;
+  /** No real Telnyx key: the simulator stands in for Telnyx. */
+  readonly sandbox: boolean;
+  readonly production: boolean;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
+  }
+}
+
+/** Parses the environment; throws one {@link ConfigError} naming every bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const env = parsed.data;
+  const production = env.NODE_ENV === 'production';
+  const sandbox = env.TELNYX_API_KEY === undefined;
+  if (sandbox && production) {
+    throw new ConfigError([
+      'TELNYX_API_KEY: required when NODE_ENV=production (sandbox mode is for development)',
+    ]);
+  }
+  return Object.freeze({ env: Object.freeze(env), sandbox, production });
+}

@@ -1,0 +1,28 @@
+import type { FieldProblem } from './fax-request.ts';
+
+/** Errors with stable codes; each service turns them into its own answers in one place. */
+export class FaxValidationError extends Error {
+  readonly code = 'FAX_INVALID';
+  readonly problems: readonly FieldProblem[];
+  constructor(problems: readonly FieldProblem[]) {
+    super(`invalid fax: ${problems.map((p) => p.detail).join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+export class FaxNotFoundError extends Error {
+  readonly code = 'FAX_NOT_FOUND';
+  readonly faxId: string;
+  constructor(faxId: string) {
+    super(`no fax with id ${faxId}`);
+    this.faxId = faxId;
+  }
+}
+
+/** Redis (or another dependency) cannot be reached: nothing was stored, try again. */
+export class ServiceUnavailableError extends Error {
+  readonly code = 'SERVICE_UNAVAILABLE';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Keys } from './keys.ts';
+import type { FaxRedis } from './redis.ts';
+import { type FaxStatus, statusRank } from './status.ts';
+
+/** How long a Telnyx event id is remembered for deduplication (Telnyx retries for far less). */
+export const SEEN_EVENT_SECONDS = 7 * 24 * 3600;
+
+export interface FaxEvent {
+  readonly eventId: string;
+  readonly eventType: string;
+  /** Our fax id; undefined for faxes we did not send (inbound, or another system's). */
+  readonly faxId: string | undefined;
+  /** The status the event moves the fax to; undefined: published, changes nothing. */
+  readonly status: FaxStatus | undefined;
+  readonly attempt?: number;
+  readonly occurredAt: string;
+  readonly telnyxFaxId?: string;
+  readonly failureReason?: string;
+  readonly detail?: string;
+  readonly direction: 'outbound' | 'inbound';
+  readonly payload: unknown;
+  /** Telnyx events are deduplicated by id; our own are unique by construction. */
+  readonly dedupe: boolean;
+  /** client_state to publish for faxes that are not ours (ours carry the caller's from the record). */
+  readonly clientState?: string;
+}
+
+export interface ApplyResult {
+  readonly outcome: 'duplicate' | 'applied' | 'published';
+  readonly streamId: string;
+  readonly status: string;
+  readonly final: boolean;
+  readonly attempt: number;
+}
+
+const OUTCOMES = ['duplicate', 'applied', 'published'] as const;
+
+export interface EventSink {
+  readonly redis: FaxRedis;
+  readonly keys: Keys;
+  readonly streamMaxLen: number;
+}
+
+/** Records and publishes one event atomically (see shared/scripts/apply-event.lua). */
+export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<ApplyResult> {
+  const { keys } = sink;
+  const faxId = event.faxId ?? '';
+  const faxKey = faxId === '' ? keys.fax('-') : keys.fax(faxId);
+  const reply = (await sink.redis.applyEvent(
+    faxKey,
+    keys.stream,
+    keys.seenEvent(event.eventId),
+    keys.faxHistory(faxId === '' ? '-' : faxId),
+    keys.inFlight,
+    keys.telnyxFax(event.telnyxFaxId ?? '-'),
+    event.eventId,
+    event.eventType,
+    event.status ?? '',
+    event.status === undefined ? 0 : statusRank(event.status),
+    event.attempt ?? '',
+    event.occurredAt,
+    event.telnyxFaxId ?? '',
+    event.failureReason ?? '',
+    JSON.stringify(event.payload ?? {}),
+    event.dedupe ? SEEN_EVENT_SECONDS : 0,
+    faxId,
+    event.direction,
+    event.detail ?? '',
+    sink.streamMaxLen,
+    event.clientState ?? '',
+  )) as [number, string, string, number, number];
+  const [code, streamId, status, final, attempt] = reply;
+  return { outcome: OUTCOMES[code] ?? 'published', streamId, status, final: final === 1, attempt };
+}
+
+/** A new id for an event the pipeline itself emits. */
+export function newEventId(): string {
+  return randomUUID();
+}
+
+/** One entry of the status stream, as consumers receive it (schema documented in the README). */
+export const streamEntrySchema = z.object({
+  event_id: z.string(),
+  event_type: z.string(),
+  fax_id: z.string(),
+  telnyx_fax_id: z.string(),
+  status: z.string(),
+  occurred_at: z.string(),
+  attempt: z.coerce.number().int(),
+  failure_reason: z.string(),
+  final: z.enum(['true', 'false']).transform((value) => value === 'true'),
+  direction: z.string(),
+  client_state: z.string(),
+  payload: z.string().transform((value) => JSON.parse(value) as unknown),
+  detail: z.string().optional(),
+});
+
+export type StreamEntry = z.infer<typeof streamEntrySchema> & { readonly stream_id: string };
+
+/** Parses a raw XREAD entry (`[id, [field, value, ...]]`). */
+export function parseStreamEntry(id: string, flat: readonly string[]): StreamEntry {
+  const record: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i] as string] = flat[i + 1] as string;
+  return { stream_id: id, ...streamEntrySchema.parse(record) };
+}

@@ -1,0 +1,111 @@
+import type { FaxEvent } from './events.ts';
+import type { SendFaxRequest } from './fax-request.ts';
+import type { Keys } from './keys.ts';
+import type { FaxRedis } from './redis.ts';
+import { type FaxStatus, statusRank } from './status.ts';
+
+/** What Redis holds for one fax (hash at `keys.fax(id)`). */
+export interface FaxRecord {
+  readonly id: string;
+  readonly status: FaxStatus;
+  readonly attempt: number;
+  readonly request: SendFaxRequest;
+  readonly telnyxFaxId: string | undefined;
+  readonly failureReason: string | undefined;
+  readonly detail: string | undefined;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly history: readonly HistoryItem[];
+}
+
+export interface HistoryItem {
+  readonly stream_id: string;
+  readonly event_id: string;
+  readonly event_type: string;
+  readonly status: string;
+  readonly occurred_at: string;
+  readonly attempt: number;
+  readonly failure_reason?: string;
+  readonly final: boolean;
+}
+
+/**
+ * Writes a new fax record and its `fax.enqueued` event in one transaction; the caller then hands the
+ * fax to the queue. Fields kept: the request as the caller sent it (after defaults) and its state.
+ */
+export async function createFaxRecord(
+  redis: FaxRedis,
+  keys: Keys,
+  faxId: string,
+  request: SendFaxRequest,
+  enqueued: FaxEvent,
+  streamMaxLen: number,
+): Promise<void> {
+  const now = Date.now();
+  const transaction = redis.multi();
+  transaction.hset(keys.fax(faxId), {
+    id: faxId,
+    status: 'queued',
+    rank: statusRank('queued'),
+    attempt: 1,
+    request: JSON.stringify(request),
+    client_state: request.client_state ?? '',
+    created_at: now,
+    updated_at: now,
+  });
+  (transaction as unknown as FaxRedis).applyEvent(
+    keys.fax(faxId),
+    keys.stream,
+    keys.seenEvent(enqueued.eventId),
+    keys.faxHistory(faxId),
+    keys.inFlight,
+    keys.telnyxFax('-'),
+    enqueued.eventId,
+    enqueued.eventType,
+    'queued',
+    statusRank('queued'),
+    1,
+    enqueued.occurredAt,
+    '',
+    '',
+    JSON.stringify(enqueued.payload),
+    0,
+    faxId,
+    'outbound',
+    '',
+    streamMaxLen,
+    '',
+  );
+  const results = await transaction.exec();
+  const failed = results?.find(([error]) => error !== null);
+  if (!results || failed) throw failed?.[0] ?? new Error('fax record transaction aborted');
+}
+
+const iso = (millis: string | undefined) => new Date(Number(millis ?? 0)).toISOString();
+const orUndefined = (value: string | undefined) => (value === undefined || value === '' ? undefined : value);
+
+/** Reads one fax with its ordered history; undefined when the id is unknown. */
+export async function readFaxRecord(
+  redis: FaxRedis,
+  keys: Keys,
+  faxId: string,
+): Promise<FaxRecord | undefined> {
+  const [[, hash], [, history]] = (await redis
+    .multi()
+    .hgetall(keys.fax(faxId))
+    .lrange(keys.faxHistory(faxId), 0, -1)
+    .exec()) as [[null, Record<string, string>], [null, string[]]];
+  if (!hash || hash.id === undefined) return undefined;
+  return {
+    id: faxId,
+    status: hash.status as FaxStatus,
+    attempt: Number(hash.attempt ?? 1),
+    request: JSON.parse(hash.request ?? '{}') as SendFaxRequest,
+    telnyxFaxId: orUndefined(hash.telnyx_fax_id),
+    failureReason: orUndefined(hash.failure_reason),
+    detail: orUndefined(hash.detail),
+    createdAt: iso(hash.created_at),
+    updatedAt: iso(hash.updated_at),
+    history: history.map((item) => JSON.parse(item) as HistoryItem),
+  };
+}

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { isE164, isFaxDestination } from './phone.ts';
+
+/**
+ * The fields of Telnyx's `SendFaxRequest` (../shared/telnyx/fax-openapi.yml), validated once for
+ * every way a fax comes in: the library, the HTTP API and the CLI.
+ */
+const httpUrl = z
+  .string({ error: 'must be a string' })
+  .max(2048, 'must be at most 2048 characters')
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL');
+
+const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export const QUALITIES = ['normal', 'high', 'very_high', 'ultra_light', 'ultra_dark'] as const;
+export const PREVIEW_FORMATS = ['pdf', 'tiff'] as const;
+
+const booleanFields = ['monochrome', 't38_enabled', 'store_media', 'store_preview'] as const;
+const integerFields = ['black_threshold'] as const;
+
+export const sendFaxRequestSchema = z
+  .strictObject(
+    {
+      connection_id: z.string({ error: 'is required' }).min(1, 'must not be empty').max(64),
+      to: z
+        .string({ error: 'is required' })
+        .refine(isFaxDestination, 'must be an E.164 number (+13125550100) or a SIP URI (sip:user@host)'),
+      from: z.string({ error: 'is required' }).refine(isE164, 'must be an E.164 number such as +13125550100'),
+      media_url: httpUrl.optional(),
+      media_name: z.string().min(1).max(255).optional(),
+      quality: z.enum(QUALITIES, { error: `must be one of ${QUALITIES.join(', ')}` }).optional(),
+      t38_enabled: z.boolean({ error: 'must be a boolean' }).optional(),
+      monochrome: z.boolean({ error: 'must be a boolean' }).optional(),
+      black_threshold: z
+        .number({ error: 'must be an integer from 1 to 100' })
+        .int('must be an integer from 1 to 100')
+        .min(1, 'must be an integer from 1 to 100')
+        .max(100, 'must be an integer from 1 to 100')
+        .optional(),
+      store_media: z.boolean({ error: 'must be a boolean' }).optional(),
+      store_preview: z.boolean({ error: 'must be a boolean' }).optional(),
+      preview_format: z.enum(PREVIEW_FORMATS, { error: 'must be pdf or tiff' }).optional(),
+      from_display_name: z
+        .string()
+        .max(128, 'must be at most 128 characters')
+        .regex(/^[A-Za-z0-9 \-_~!.+]*$/, 'may hold only letters, digits, spaces and -_~!.+')
+        .optional(),
+      client_state: z
+        .string()
+        .max(4096, 'must be at most 4096 characters')
+        .regex(base64, 'must be valid base64')
+        .optional(),
+      webhook_url: httpUrl.optional(),
+    },
+    {
+      error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a field of a fax request' : undefined),
+    },
+  )
+  .superRefine((fax, ctx) => {
+    if (fax.media_url === undefined && fax.media_name === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['media_url'], message: 'is required (or media_name)' });
+    }
+    if (fax.media_url !== undefined && fax.media_name !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['media_name'],
+        message: 'cannot be sent together with media_url',
+      });
+    }
+    if (fax.store_media && fax.media_name !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['store_media'], message: 'cannot be used with media_name' });
+    }
+  });
+
+export type SendFaxRequest = z.infer<typeof sendFaxRequestSchema>;
+
+/** One invalid field: a JSON pointer into the request and what is wrong with it. */
+export interface FieldProblem {
+  readonly pointer: string;
+  readonly detail: string;
+}
+
+export type ParseResult =
+  | { readonly ok: true; readonly fax: SendFaxRequest }
+  | { readonly ok: false; readonly problems: readonly FieldProblem[] };
+
+/** Validates a fax request; never throws. */
+export function parseSendFaxRequest(input: unknown): ParseResult {
+  const parsed = sendFaxRequestSchema.safeParse(input);
+  if (parsed.success) return { ok: true, fax: parsed.data };
+  const problems: FieldProblem[] = [];
+  for (const issue of parsed.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) problems.push({ pointer: `/${key}`, detail: `${key} ${issue.message}` });
+      continue;
+    }
+    const field = issue.path.join('/');
+    problems.push({
+      pointer: field === '' ? '' : `/${field}`,
+      detail: field === '' ? issue.message : `${field} ${issue.message}`,
+    });
+  }
+  return { ok: false, problems };
+}
+
+/**
+ * Form bodies (`--data-urlencode`) carry every value as a string: turn the boolean and integer fields
+ * into their JSON types, leaving anything unrecognisable for the schema to reject by name.
+ */
+export function coerceFormFields(form: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...form };
+  for (const field of booleanFields) {
+    const value = out[field];
+    if (value === 'true') out[field] = true;
+    else if (value === 'false') out[field] = false;
+  }
+  for (const field of integerFields) {
+    const value = out[field];
+    if (typeof value === 'string' && /^-?\d+$/.test(value)) out[field] = Number(value);
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { Redis, type RedisOptions } from 'ioredis';
+
+export type { Redis };
+
+const script = (name: string) => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
+
+/** Lua scripts, each with its contract header in shared/scripts. */
+const SCRIPTS = {
+  applyEvent: { lua: script('apply-event'), numberOfKeys: 6 },
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+
+/** A Redis connection with our scripts defined on it. */
+export type FaxRedis = Redis & {
+  [K in ScriptName]: (...args: (string | number)[]) => Promise<unknown>;
+};
+
+export interface RedisConnectOptions {
+  /**
+   * Fail commands at once while disconnected (HTTP services answer 503) instead of queueing them.
+   * BullMQ workers want the opposite: block and resume after a reconnect.
+   */
+  readonly failFast?: boolean;
+  readonly name?: string;
+}
+
+export function connectRedis(url: string, options: RedisConnectOptions = {}): FaxRedis {
+  const base: RedisOptions = {
+    connectionName: options.name ?? 'fax',
+    maxRetriesPerRequest: options.failFast ? 1 : null,
+    enableOfflineQueue: !options.failFast,
+    retryStrategy: (times) => Math.min(times * 100, 2000),
+  };
+  const redis = new Redis(url, base) as FaxRedis;
+  for (const [name, { lua, numberOfKeys }] of Object.entries(SCRIPTS)) {
+    redis.defineCommand(name, { lua, numberOfKeys });
+  }
+  return redis;
+}
+
+/** Resolves once the connection is ready, or rejects with the connection error. */
+export async function waitReady(redis: Redis, timeoutMs = 5000): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`Redis not ready after ${timeoutMs} ms`)), timeoutMs);
+    const onReady = () => done();
+    const onError = (error: Error) => done(error);
+    function done(error?: Error) {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      error ? reject(error) : resolve();
+    }
+    redis.on('ready', onReady);
+    redis.on('error', onError);
+  });
+}

@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import type { SimulatorOptions } from './options.ts';
+import type { WebhookSigner } from './signer.ts';
+
+/** A fax as the simulator keeps it, in Telnyx's `Fax` shape. */
+export interface SimFax {
+  id: string;
+  record_type: 'fax';
+  direction: 'outbound';
+  status: string;
+  connection_id: string;
+  from: string;
+  to: string;
+  media_url?: string;
+  media_name?: string;
+  quality: string;
+  client_state?: string;
+  webhook_url?: string;
+  store_media: boolean;
+  created_at: string;
+  updated_at: string;
+  failure_reason?: string;
+}
+
+export interface SimulatorStats {
+  posts: number;
+  accepted: number;
+  /** POSTs per pipeline fax id (from client_state) or per `to` otherwise: "sent exactly once". */
+  postsByFax: Record<string, number>;
+  inFlight: number;
+  maxInFlight: number;
+  /** Highest number of simultaneous calls to one destination. */
+  maxInFlightPerDestination: number;
+  delivered: number;
+  failed: number;
+  webhooksSent: number;
+  webhooksFailed: number;
+}
+
+export interface Lifecycle {
+  readonly faxes: Map<string, SimFax>;
+  readonly stats: SimulatorStats;
+  /** Bodies of every accepted POST, for contract checks. */
+  readonly requests: unknown[];
+  accept(body: Record<string, unknown>): SimFax;
+  cancel(fax: SimFax): boolean;
+  close(): void;
+}
+
+const TERMINAL = new Set(['delivered', 'failed']);
+
+export function createLifecycle(options: () => SimulatorOptions, signer: WebhookSigner): Lifecycle {
+  const faxes = new Map<string, SimFax>();
+  const timers = new Set<NodeJS.Timeout>();
+  const perDestination = new Map<string, number>();
+  const holding = new Set<string>();
+  const stats: SimulatorStats = {
+    posts: 0,
+    accepted: 0,
+    postsByFax: {},
+    inFlight: 0,
+    maxInFlight: 0,
+    maxInFlightPerDestination: 0,
+    delivered: 0,
+    failed: 0,
+    webhooksSent: 0,
+    webhooksFailed: 0,
+  };
+  const requests: unknown[] = [];
+  let closed = false;
+
+  const later = (ms: number, run: () => void) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (!closed) run();
+    }, ms);
+    timers.add(timer);
+  };
+
+  function payloadOf(fax: SimFax, status: string): Record<string, unknown> {
+    return {
+      fax_id: fax.id,
+      connection_id: fax.connection_id,
+      direction: fax.direction,
+      from: fax.from,
+      to: fax.to,
+      ...(fax.media_url ? { original_media_url: fax.media_url } : { media_name: fax.media_name }),
+      status,
+      user_id: '19a75cea-02c6-4b9a-84fa-c9bc8341feb8',
+      ...(fax.client_state ? { client_state: fax.client_state } : {}),
+    };
+  }
+
+  async function deliver(fax: SimFax, eventType: string, payload: Record<string, unknown>): Promise<void> {
+    const url = fax.webhook_url ?? options().webhookUrl;
+    if (!url) return;
+    const eventId = randomUUID();
+    const occurredAt = new Date().toISOString();
+    const copies = options().duplicateWebhooks ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) {
+      for (let attempt = 1; attempt <= options().webhookAttempts && !closed; attempt++) {
+        const body = JSON.stringify({
+          data: {
+            event_type: eventType,
+            id: eventId,
+            occurred_at: occurredAt,
+            record_type: 'event',
+            payload,
+          },
+          meta: { attempt, delivered_to: url },
+        });
+        try {
+          const response = await fetch(url, { method: 'POST', headers: signer.headers(body), body });
+          if (response.ok) {
+            stats.webhooksSent++;
+            break;
+          }
+        } catch {
+          // Telnyx retries a webhook that got no 2xx; so do we.
+        }
+        stats.webhooksFailed++;
+        await new Promise((resolve) => later(100 * 2 ** (attempt - 1), () => resolve(undefined)));
+      }
+    }
+  }
+
+  function move(fax: SimFax, status: string, eventType: string, extra: Record<string, unknown> = {}) {
+    fax.status = status;
+    fax.updated_at = new Date().toISOString();
+    return deliver(fax, eventType, { ...payloadOf(fax, status), ...extra });
+  }
+
+  function endCall(fax: SimFax) {
+    if (holding.delete(fax.id)) {
+      stats.inFlight--;
+      perDestination.set(fax.to, (perDestination.get(fax.to) ?? 1) - 1);
+    }
+  }
+
+  function finish(fax: SimFax, failureReason: string | undefined) {
+    if (TERMINAL.has(fax.status)) return;
+    endCall(fax);
+    const opts = options();
+    if (failureReason) {
+      fax.failure_reason = failureReason;
+      stats.failed++;
+    } else stats.delivered++;
+    const status = failureReason ? 'failed' : 'delivered';
+    const extra = failureReason
+      ? { failure_reason: failureReason }
+      : { call_duration_secs: 1, page_count: 1 };
+    fax.status = status;
+    fax.updated_at = new Date().toISOString();
+    if (!opts.dropTerminalWebhooks)
+      void deliver(fax, `fax.${status}`, { ...payloadOf(fax, status), ...extra });
+  }
+
+  function run(fax: SimFax) {
+    const opts = options();
+    const overLimit = opts.channelLimit !== undefined && stats.inFlight >= opts.channelLimit;
+    void move(fax, 'queued', 'fax.queued');
+    if (overLimit) {
+      later(opts.stepMs, () => finish(fax, 'connection_channel_limit_exceeded'));
+      return;
+    }
+    holding.add(fax.id);
+    stats.inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    const calls = (perDestination.get(fax.to) ?? 0) + 1;
+    perDestination.set(fax.to, calls);
+    stats.maxInFlightPerDestination = Math.max(stats.maxInFlightPerDestination, calls);
+    const failureReason = opts.failures[fax.to];
+    later(opts.stepMs, () => {
+      if (TERMINAL.has(fax.status)) return;
+      void move(fax, 'media.processed', 'fax.media.processed');
+      later(opts.stepMs, () => {
+        if (TERMINAL.has(fax.status)) return;
+        if (opts.reorderWebhooks) {
+          // Terminal first, then the late sending.started: the order Telnyx does not promise.
+          later(opts.callMs, () => {
+            finish(fax, failureReason);
+            later(opts.stepMs, () => void deliver(fax, 'fax.sending.started', payloadOf(fax, 'sending')));
+          });
+          return;
+        }
+        void move(fax, 'sending', 'fax.sending.started');
+        later(opts.callMs, () => finish(fax, failureReason));
+      });
+    });
+  }
+
+  return {
+    faxes,
+    stats,
+    requests,
+    accept(body) {
+      const now = new Date().toISOString();
+      const fax: SimFax = {
+        id: randomUUID(),
+        record_type: 'fax',
+        direction: 'outbound',
+        status: 'queued',
+        connection_id: String(body.connection_id),
+        from: String(body.from),
+        to: String(body.to),
+        quality: typeof body.quality === 'string' ? body.quality : 'high',
+        store_media: body.store_media === true,
+        created_at: now,
+        updated_at: now,
+        ...(typeof body.media_url === 'string' ? { media_url: body.media_url } : {}),
+        ...(typeof body.media_name === 'string' ? { media_name: body.media_name } : {}),
+        ...(typeof body.client_state === 'string' ? { client_state: body.client_state } : {}),
+        ...(typeof body.webhook_url === 'string' ? { webhook_url: body.webhook_url } : {}),
+      };
+      faxes.set(fax.id, fax);
+      requests.push(body);
+      stats.accepted++;
+      run(fax);
+      return fax;
+    },
+    cancel(fax) {
+      if (!['queued', 'media.processed', 'originated', 'sending'].includes(fax.status)) return false;
+      finish(fax, 'sender_canceled');
+      return true;
+    },
+    close() {
+      closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/** Everything the simulator can be told, at start or at run time (`PUT /simulator/config`). */
+export const simulatorOptionsSchema = z.strictObject({
+  /** Bearer key it accepts. */
+  apiKey: z.string().min(1).default('sandbox'),
+  /** Where webhooks go when a fax names no `webhook_url`. */
+  webhookUrl: z.string().optional(),
+  /** Between lifecycle steps (queued → media.processed → sending.started). */
+  stepMs: z.number().int().min(0).default(50),
+  /** How long the call lasts (sending.started → delivered). */
+  callMs: z.number().int().min(0).default(300),
+  /** Destination number → failure_reason: faxes to it fail at the end of the call. */
+  failures: z.record(z.string(), z.string()).default({}),
+  /** Channels; a fax accepted over it fails with connection_channel_limit_exceeded, as Telnyx does. */
+  channelLimit: z.number().int().positive().optional(),
+  /** Answers for the next POSTs, in order (e.g. [429, 500]); each is used once. */
+  failNextPosts: z.array(z.number().int().min(400).max(599)).default([]),
+  /** Seconds put in Retry-After / x-ratelimit-reset of an injected 429. */
+  retryAfterSeconds: z.number().int().min(0).default(1),
+  /** Extra delay before answering any API request. */
+  latencyMs: z.number().int().min(0).default(0),
+  /** Send every webhook twice. */
+  duplicateWebhooks: z.boolean().default(false),
+  /** Send the terminal webhook before sending.started. */
+  reorderWebhooks: z.boolean().default(false),
+  /** Never send terminal webhooks (the fax still ends at the simulator). */
+  dropTerminalWebhooks: z.boolean().default(false),
+  /** Tries per webhook before giving up, with doubling waits, as Telnyx retries. */
+  webhookAttempts: z.number().int().min(1).default(5),
+});
+
+export type SimulatorOptions = z.infer<typeof simulatorOptionsSchema>;
+export type SimulatorOptionsInput = z.input<typeof simulatorOptionsSchema>;

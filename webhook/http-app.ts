@@ -1,0 +1,90 @@
+import type { KeyObject } from 'node:crypto';
+import Router from '@koa/router';
+import Koa from 'koa';
+import getRawBody from 'raw-body';
+import type { EventSink } from '../shared/events.ts';
+import type { Logger } from '../shared/logger.ts';
+import { ingestWebhook, parseWebhook, WebhookPayloadError } from './ingest-webhook.ts';
+import { verifyTelnyxSignature, WebhookSignatureError } from './verify-signature.ts';
+
+export interface WebhookAppDeps {
+  readonly sink: EventSink;
+  readonly logger: Logger;
+  readonly publicKey: KeyObject;
+  readonly bodyLimit?: string;
+  /** Seconds since the epoch; tests move it. */
+  readonly now?: () => number;
+}
+
+/**
+ * `POST /webhooks/telnyx`: verify, deduplicate, record and publish. Answers 2xx only once the event is
+ * stored; anything else makes Telnyx retry.
+ */
+export function createWebhookApp(deps: WebhookAppDeps): Koa {
+  const app = new Koa();
+  const router = new Router();
+  const now = deps.now ?? (() => Date.now() / 1000);
+
+  router.post('/webhooks/telnyx', async (ctx) => {
+    let rawBody: Buffer;
+    try {
+      rawBody = await getRawBody(ctx.req, {
+        limit: deps.bodyLimit ?? '256kb',
+        length: ctx.get('content-length') || null,
+      });
+    } catch (error) {
+      const status = (error as { status?: number }).status ?? 400;
+      ctx.status = status === 413 ? 413 : 400;
+      ctx.body = { error: status === 413 ? 'body too large' : 'body could not be read' };
+      return;
+    }
+    try {
+      verifyTelnyxSignature(
+        {
+          rawBody,
+          signature: ctx.get('telnyx-signature-ed25519') || undefined,
+          timestamp: ctx.get('telnyx-timestamp') || undefined,
+        },
+        deps.publicKey,
+        now(),
+      );
+    } catch (error) {
+      if (!(error instanceof WebhookSignatureError)) throw error;
+      deps.logger.warn({ reason: error.code }, 'webhook signature rejected');
+      ctx.status = 401;
+      ctx.body = { error: error.code };
+      return;
+    }
+    let webhook: ReturnType<typeof parseWebhook>;
+    try {
+      webhook = parseWebhook(rawBody);
+    } catch (error) {
+      if (!(error instanceof WebhookPayloadError)) throw error;
+      ctx.status = 400;
+      ctx.body = { error: error.message };
+      return;
+    }
+    try {
+      const result = await ingestWebhook(deps.sink, webhook);
+      deps.logger.info(
+        {
+          eventId: webhook.data.id,
+          eventType: webhook.data.event_type,
+          outcome: result.outcome,
+          status: result.status,
+        },
+        'webhook taken in',
+      );
+      ctx.status = 200;
+      ctx.body = { result: result.outcome };
+    } catch (error) {
+      deps.logger.error({ err: error, eventId: webhook.data.id }, 'webhook not stored; Telnyx will retry');
+      ctx.status = 503;
+      ctx.body = { error: 'temporarily unavailable' };
+    }
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
