@@ -96,6 +96,11 @@ export function parseSendFaxRequest(input: unknown): ParseResult {
   const parsed = sendFaxRequestSchema.safeParse(input);
   if (parsed.success) return { ok: true, fax: parsed.data };
   const problems: FieldProblem[] = [];
+  // Cross-field rules only run once every field is valid; report a missing document up front anyway.
+  const fields = typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : {};
+  if (fields.media_url === undefined && fields.media_name === undefined) {
+    problems.push({ pointer: '/media_url', detail: 'media_url is required (or media_name)' });
+  }
   for (const issue of parsed.error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) problems.push({ pointer: `/${key}`, detail: `${key} ${issue.message}` });
@@ -107,7 +112,8 @@ export function parseSendFaxRequest(input: unknown): ParseResult {
       detail: field === '' ? issue.message : `${field} ${issue.message}`,
     });
   }
-  return { ok: false, problems };
+  const unique = problems.filter((p, i) => problems.findIndex((q) => q.pointer === p.pointer) === i);
+  return { ok: false, problems: unique };
 }
 
 /**

@@ -1,0 +1,126 @@
+import type { ExecutionContext } from 'ava';
+import { startProducerService } from '../../producer/main.ts';
+import { loadConfig } from '../../shared/config.ts';
+import { parseStreamEntry, type StreamEntry } from '../../shared/events.ts';
+import { createKeys, type Keys } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { connectRedis, type FaxRedis } from '../../shared/redis.ts';
+import type { Runtime } from '../../shared/runtime.ts';
+import { startSimulatorService } from '../../simulator/main.ts';
+import type { SimulatorOptionsInput } from '../../simulator/options.ts';
+import type { Simulator } from '../../simulator/simulator.ts';
+import { startWebhookService } from '../../webhook/main.ts';
+import { startWorkerService } from '../../worker/main.ts';
+import { testRedis } from './redis.ts';
+
+export interface TestPipeline {
+  readonly producerUrl: string;
+  readonly webhookUrl: string;
+  readonly simulatorUrl: string;
+  readonly simulator: Simulator;
+  readonly redis: FaxRedis;
+  readonly keys: Keys;
+  readonly runtime: Runtime;
+  readonly env: Record<string, string>;
+  /** Every stream entry so far. */
+  entries(): Promise<StreamEntry[]>;
+  /** Waits until `done` holds for the stream entries of one fax. */
+  waitForFax(
+    faxId: string,
+    done: (entries: StreamEntry[]) => boolean,
+    timeoutMs?: number,
+  ): Promise<StreamEntry[]>;
+}
+
+export interface PipelineOptions {
+  readonly env?: Record<string, string>;
+  readonly simulator?: SimulatorOptionsInput;
+  /** Start a worker in this process (default true). */
+  readonly worker?: boolean;
+}
+
+/** The whole pipeline in this process, on free ports, against a test Redis and the simulator. */
+export async function startPipeline(
+  t: ExecutionContext,
+  options: PipelineOptions = {},
+): Promise<TestPipeline> {
+  const redisInfo = await testRedis(t);
+  const env = {
+    REDIS_URL: redisInfo.url,
+    FAX_KEY_PREFIX: redisInfo.prefix,
+    FAX_STREAM_KEY: `${redisInfo.prefix}:events`,
+    LOG_LEVEL: 'silent',
+    TELNYX_API_KEY: 'test-key',
+    ...options.env,
+  };
+  const config = loadConfig(env);
+  const logger = createLogger(config.env.LOG_LEVEL, 'test');
+  const sim = await startSimulatorService(logger, 0, '127.0.0.1', {
+    apiKey: 'test-key',
+    stepMs: 20,
+    callMs: 50,
+    ...options.simulator,
+  });
+  t.teardown(() => sim.close());
+  const keys = createKeys(config.env.FAX_KEY_PREFIX, config.env.FAX_STREAM_KEY);
+  const base = {
+    config,
+    redisUrl: redisInfo.url,
+    keys,
+    logger,
+    telnyx: { apiKey: 'test-key', baseUrl: `${sim.url}/v2`, publicKey: sim.simulator.publicKey },
+    webhookUrl: undefined,
+    streamMaxLen: 100_000,
+  };
+  const webhook = await startWebhookService(base, 0);
+  t.teardown(() => webhook.close());
+  const webhookUrl = `${webhook.url}/webhooks/telnyx`;
+  const runtime: Runtime = { ...base, webhookUrl };
+  if (options.worker !== false) {
+    const worker = await startWorkerService(runtime);
+    t.teardown(() => worker.close());
+  }
+  const producer = await startProducerService(runtime, 0);
+  t.teardown(() => producer.close());
+  const redis = connectRedis(redisInfo.url);
+  t.teardown(() => redis.disconnect());
+
+  async function entries(): Promise<StreamEntry[]> {
+    const raw = (await redis.xrange(keys.stream, '-', '+')) as [string, string[]][];
+    return raw.map(([id, fields]) => parseStreamEntry(id, fields));
+  }
+
+  return {
+    producerUrl: producer.url,
+    webhookUrl,
+    simulatorUrl: sim.url,
+    simulator: sim.simulator,
+    redis,
+    keys,
+    runtime,
+    env: { ...env, TELNYX_BASE_URL: `${sim.url}/v2` },
+    entries,
+    async waitForFax(faxId, done, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const mine = (await entries()).filter((entry) => entry.fax_id === faxId);
+        if (done(mine)) return mine;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `fax ${faxId}: condition not met; entries: ${mine.map((e) => e.event_type).join(', ')}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+  };
+}
+
+export const isFinal = (entries: StreamEntry[]) => entries.some((entry) => entry.final);
+
+export const SEED_FAX = {
+  media_url: 'https://www.w3.org/WAI/ER/tests/xhtml/testfiles/resources/pdf/dummy.pdf',
+  connection_id: '1232154810234',
+  to: '+13129457420',
+  from: '+19459457421',
+} as const;
