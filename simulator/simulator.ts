@@ -17,6 +17,8 @@ export interface Simulator {
   readonly app: Koa;
   readonly publicKey: string;
   readonly lifecycle: Lifecycle;
+  /** Signed webhook headers for a body: Telnyx's exact scheme with this simulator's key. */
+  signerHeaders(body: string, timestampSeconds?: number): Record<string, string>;
   options(): SimulatorOptions;
   configure(patch: Partial<SimulatorOptionsInput>): void;
   close(): void;
@@ -164,6 +166,7 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
     app,
     publicKey: signer.publicKey,
     lifecycle,
+    signerHeaders: (body, timestampSeconds) => signer.headers(body, timestampSeconds),
     options: () => options,
     configure(patch) {
       options = simulatorOptionsSchema.parse({ ...options, ...patch });
