@@ -13,6 +13,13 @@ export interface EventsOptions {
 }
 
 type XReadReply = [string, [string, string[]][]][] | null;
+type Variadic = (...args: (string | number)[]) => Promise<XReadReply>;
+
+// ioredis types XREAD/XREADGROUP by fixed overloads; the argument list here is built at run time.
+const xread = (redis: FaxRedis, args: (string | number)[]) =>
+  (redis.xread as unknown as Variadic).apply(redis, args);
+const xreadgroup = (redis: FaxRedis, args: (string | number)[]) =>
+  (redis.xreadgroup as unknown as Variadic).apply(redis, args);
 
 /**
  * `fax events`: prints stream entries as JSON lines. With a group, reads through a consumer group
@@ -33,8 +40,7 @@ export async function printEvents(redis: FaxRedis, keys: Keys, options: EventsOp
     let reply: XReadReply;
     if (options.group) {
       // First our own unacknowledged entries (from a crash), then new ones.
-      reply = (await redis.call(
-        'XREADGROUP',
+      reply = await xreadgroup(redis, [
         'GROUP',
         options.group,
         options.consumer,
@@ -44,17 +50,9 @@ export async function printEvents(redis: FaxRedis, keys: Keys, options: EventsOp
         'STREAMS',
         keys.stream,
         pendingFirst ? '0' : '>',
-      )) as XReadReply;
+      ]);
     } else {
-      reply = (await redis.call(
-        'XREAD',
-        'COUNT',
-        100,
-        ...block,
-        'STREAMS',
-        keys.stream,
-        cursor,
-      )) as XReadReply;
+      reply = await xread(redis, ['COUNT', 100, ...block, 'STREAMS', keys.stream, cursor]);
     }
     const entries = reply?.[0]?.[1] ?? [];
     for (const [id, fields] of entries) {
