@@ -55,20 +55,20 @@ export function createProducer(deps: ProducerDeps): Producer {
     return out;
   }
 
-  async function store(faxId: string, request: SendFaxRequest): Promise<void> {
+  async function store(faxId: string, request: SendFaxRequest, queuedAt: Date): Promise<void> {
     const enqueued = {
       eventId: newEventId(),
       eventType: OWN_EVENTS.enqueued,
       faxId,
       status: 'queued' as const,
-      occurredAt: new Date().toISOString(),
+      occurredAt: queuedAt.toISOString(),
       direction: 'outbound' as const,
       payload: { to: request.to, from: request.from, connection_id: request.connection_id },
       dedupe: false,
     };
     // Record first, queue second: a failure in between leaves a fax that is never sent (and is
     // marked failed below), never one that is sent while its caller was told it failed.
-    await createFaxRecord(redis, keys, faxId, request, enqueued, streamMaxLen);
+    await createFaxRecord(redis, keys, faxId, request, enqueued, streamMaxLen, queuedAt);
     try {
       await queue.add(FAX_JOB_NAME, { faxId }, faxJobOptions(faxId, deps.submitAttempts ?? 5));
     } catch (error) {
@@ -94,13 +94,14 @@ export function createProducer(deps: ProducerDeps): Producer {
     const parsed = parseSendFaxRequest(withDefaults(fax));
     if (!parsed.ok) throw new FaxValidationError(parsed.problems);
     const faxId = randomUUID();
+    const queuedAt = new Date();
     try {
-      await store(faxId, parsed.fax);
+      await store(faxId, parsed.fax, queuedAt);
     } catch (error) {
       throw new ServiceUnavailableError('could not queue the fax: Redis is unavailable', { cause: error });
     }
     logger.info({ faxId, to: parsed.fax.to }, 'fax queued');
-    return { id: faxId, request: parsed.fax, queuedAt: new Date() };
+    return { id: faxId, request: parsed.fax, queuedAt };
   }
 
   return {

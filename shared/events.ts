@@ -33,6 +33,9 @@ export interface ApplyResult {
   readonly status: string;
   readonly final: boolean;
   readonly attempt: number;
+  /** Our fax id ('' when the event is not for one of our faxes). */
+  readonly faxId: string;
+  readonly telnyxFaxId: string;
 }
 
 const OUTCOMES = ['duplicate', 'applied', 'published'] as const;
@@ -70,9 +73,17 @@ export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<Appl
     event.detail ?? '',
     sink.streamMaxLen,
     event.clientState ?? '',
-  )) as [number, string, string, number, number];
-  const [code, streamId, status, final, attempt] = reply;
-  return { outcome: OUTCOMES[code] ?? 'published', streamId, status, final: final === 1, attempt };
+  )) as [number, string, string, number, number, string, string];
+  const [code, streamId, status, final, attempt, faxIdOut, telnyxFaxId] = reply;
+  return {
+    outcome: OUTCOMES[code] ?? 'published',
+    streamId,
+    status,
+    final: final === 1,
+    attempt,
+    faxId: faxIdOut ?? '',
+    telnyxFaxId: telnyxFaxId ?? '',
+  };
 }
 
 /** A new id for an event the pipeline itself emits. */

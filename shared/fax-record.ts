@@ -40,8 +40,9 @@ export async function createFaxRecord(
   request: SendFaxRequest,
   enqueued: FaxEvent,
   streamMaxLen: number,
+  createdAt: Date,
 ): Promise<void> {
-  const now = Date.now();
+  const now = createdAt.getTime();
   const transaction = redis.multi();
   transaction.hset(keys.fax(faxId), {
     id: faxId,

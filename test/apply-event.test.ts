@@ -35,6 +35,7 @@ async function setup(t: import('ava').ExecutionContext) {
       dedupe: false,
     },
     1000,
+    new Date(),
   );
   const telnyx = (eventType: string, status: FaxEvent['status'], eventId = newEventId()): FaxEvent => ({
     eventId,

@@ -70,6 +70,8 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
         {
           eventId: webhook.data.id,
           eventType: webhook.data.event_type,
+          faxId: result.faxId || undefined,
+          telnyxFaxId: result.telnyxFaxId || undefined,
           outcome: result.outcome,
           status: result.status,
         },

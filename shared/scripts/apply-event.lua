@@ -26,7 +26,7 @@
   ARGV[14] stream MAXLEN (approximate trim)
   ARGV[15] client_state to publish when the fax is not ours ('' = none)
 
-  Returns { code, stream entry id, status after, final (0/1), attempt }
+  Returns { code, stream entry id, status after, final (0/1), attempt, fax_id, telnyx_fax_id }
     code  0  duplicate: nothing done
           1  applied: the fax's status moved forward
           2  published only: out of order, unknown type or unknown fax
@@ -41,7 +41,7 @@ local maxlen = ARGV[14]
 
 if ttl > 0 then
   if redis.call('SET', seen, '1', 'NX', 'EX', ttl) == false then
-    return { 0, '', '', 0, 0 }
+    return { 0, '', '', 0, 0, faxId, telnyxId }
   end
 end
 
@@ -102,4 +102,4 @@ if known then
   }))
 end
 
-return { code, entryId, status, final, attempt }
+return { code, entryId, status, final, attempt, faxId, telnyxId }
