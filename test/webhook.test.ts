@@ -9,7 +9,7 @@ import { freePort } from '../shared/redis-server.ts';
 import { createWebhookSigner } from '../simulator/signer.ts';
 import { createWebhookApp } from '../webhook/http-app.ts';
 import { telnyxPublicKey } from '../webhook/verify-signature.ts';
-import { isFinal, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
+import { isFinal, queueFax, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 
 function webhookBody(eventType: string, payload: Record<string, unknown>, id = randomUUID()) {
   return JSON.stringify({
@@ -25,15 +25,6 @@ function post(pipeline: TestPipeline, body: string, headers = signed(pipeline, b
 function signed(pipeline: TestPipeline, body: string, at?: number): Record<string, string> {
   // The simulator's signer is the test builder: real Ed25519 signatures over real payloads.
   return pipeline.simulator.signerHeaders(body, at);
-}
-
-async function queueFax(pipeline: TestPipeline): Promise<string> {
-  const response = await fetch(`${pipeline.producerUrl}/v2/faxes`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(SEED_FAX),
-  });
-  return ((await response.json()) as { data: { id: string } }).data.id;
 }
 
 test('a bad or missing signature gets 401 and changes nothing', async (t) => {

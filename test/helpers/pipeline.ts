@@ -116,6 +116,21 @@ export async function startPipeline(
   };
 }
 
+/** Queues a fax through the producer's HTTP API as JSON; resolves to our fax id. */
+export async function queueFax(
+  pipeline: TestPipeline,
+  fax: Record<string, unknown> = SEED_FAX,
+): Promise<string> {
+  const response = await fetch(`${pipeline.producerUrl}/v2/faxes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(fax),
+  });
+  if (response.status !== 202)
+    throw new Error(`queueing failed: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { data: { id: string } }).data.id;
+}
+
 export const isFinal = (entries: StreamEntry[]) => entries.some((entry) => entry.final);
 
 export const SEED_FAX = {
