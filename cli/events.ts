@@ -34,7 +34,13 @@ export async function printEvents(redis: FaxRedis, keys: Keys, options: EventsOp
         if (!error.message.includes('BUSYGROUP')) throw error;
       });
   }
-  let cursor = options.from === '$' ? '$' : options.from;
+  // `$` means "after the newest entry now": pin it to that id, or entries added between two blocking
+  // reads would be skipped.
+  let cursor = options.from;
+  if (cursor === '$' && !options.group) {
+    const newest = (await redis.xrevrange(keys.stream, '+', '-', 'COUNT', 1))[0];
+    cursor = newest?.[0] ?? '0-0';
+  }
   let pendingFirst = true;
   while (!options.signal?.aborted) {
     let reply: XReadReply;

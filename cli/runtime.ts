@@ -23,9 +23,13 @@ export interface Resolved {
 }
 
 /** REDIS_URL, else a Redis already on 127.0.0.1:6379, else a private redis-server child. */
-async function resolveRedis(config: Config, logger: Logger): Promise<{ url: string; server?: RedisServer }> {
+export async function resolveRedis(
+  config: Config,
+  logger: Logger,
+  localPort = 6379,
+): Promise<{ url: string; server?: RedisServer }> {
   if (config.env.REDIS_URL) return { url: config.env.REDIS_URL };
-  if (await answers('127.0.0.1', 6379)) return { url: 'redis://127.0.0.1:6379' };
+  if (await answers('127.0.0.1', localPort)) return { url: `redis://127.0.0.1:${localPort}` };
   try {
     const server = await startRedisServer();
     logger.warn(

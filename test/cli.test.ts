@@ -2,8 +2,12 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { resolveRedis } from '../cli/runtime.ts';
+import { loadConfig } from '../shared/config.ts';
+import { createLogger } from '../shared/logger.ts';
+import { connectRedis } from '../shared/redis.ts';
 import { freePort } from '../shared/redis-server.ts';
-import { isFinal, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
 import { testRedis } from './helpers/redis.ts';
 
 const run = promisify(execFile);
@@ -139,4 +143,45 @@ test('fax start all without a Telnyx key runs the sandbox end to end and stops c
   child.kill('SIGTERM');
   const [code] = await once(child, 'exit');
   t.is(code, 0);
+});
+
+test('fax events --follow prints new entries as they happen and stops on SIGTERM', async (t) => {
+  const pipeline = await startPipeline(t);
+  const child = spawn('node', [FAX, 'events', '--follow'], {
+    env: { ...process.env, ...pipeline.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+  });
+  await new Promise((r) => setTimeout(r, 1500)); // the reader is (usually) blocked waiting by now
+  const id = await queueFax(pipeline);
+  const deadline = Date.now() + 15_000;
+  while (!output.includes('"fax.delivered"') && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
+  const lines = output
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  t.true(lines.every((entry) => entry.fax_id === id));
+  t.like(lines.at(-1), { event_type: 'fax.delivered', final: true });
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  t.is(code, 0);
+});
+
+test('with no REDIS_URL and nothing on the local port, start-up runs a private redis-server', async (t) => {
+  const port = await freePort();
+  const { server, url } = await resolveRedis(loadConfig({}), createLogger('silent', 'test'), port);
+  t.truthy(server);
+  t.teardown(() => server?.stop());
+  const redis = connectRedis(url);
+  t.teardown(() => redis.disconnect());
+  t.is(await redis.ping(), 'PONG');
+  // And with that Redis answering, the next process uses it instead of starting another.
+  const again = await resolveRedis(loadConfig({}), createLogger('silent', 'test'), server?.port);
+  t.is(again.server, undefined);
+  t.is(again.url, url);
 });
