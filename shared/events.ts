@@ -46,13 +46,14 @@ export interface EventSink {
   readonly streamMaxLen: number;
 }
 
-/** Records and publishes one event atomically (see shared/scripts/apply-event.lua). */
-export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<ApplyResult> {
-  const { keys } = sink;
+/**
+ * KEYS and ARGV of shared/scripts/apply-event.lua for one event, in the order its contract header
+ * gives; built here only, for a direct call or a call inside a transaction.
+ */
+export function applyEventArgs(keys: Keys, event: FaxEvent, streamMaxLen: number): (string | number)[] {
   const faxId = event.faxId ?? '';
-  const faxKey = faxId === '' ? keys.fax('-') : keys.fax(faxId);
-  const reply = (await sink.redis.applyEvent(
-    faxKey,
+  return [
+    keys.fax(faxId === '' ? '-' : faxId),
     keys.stream,
     keys.seenEvent(event.eventId),
     keys.faxHistory(faxId === '' ? '-' : faxId),
@@ -71,9 +72,22 @@ export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<Appl
     faxId,
     event.direction,
     event.detail ?? '',
-    sink.streamMaxLen,
+    streamMaxLen,
     event.clientState ?? '',
-  )) as [number, string, string, number, number, string, string];
+  ];
+}
+
+/** Records and publishes one event atomically (see shared/scripts/apply-event.lua). */
+export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<ApplyResult> {
+  const reply = (await sink.redis.applyEvent(...applyEventArgs(sink.keys, event, sink.streamMaxLen))) as [
+    number,
+    string,
+    string,
+    number,
+    number,
+    string,
+    string,
+  ];
   const [code, streamId, status, final, attempt, faxIdOut, telnyxFaxId] = reply;
   return {
     outcome: OUTCOMES[code] ?? 'published',

@@ -1,4 +1,4 @@
-import type { FaxEvent } from './events.ts';
+import { applyEventArgs, type FaxEvent } from './events.ts';
 import type { SendFaxRequest } from './fax-request.ts';
 import type { Keys } from './keys.ts';
 import type { FaxRedis } from './redis.ts';
@@ -54,32 +54,34 @@ export async function createFaxRecord(
     created_at: now,
     updated_at: now,
   });
+  // The record exists before the script runs, so `fax.enqueued` is recorded against it.
   (transaction as unknown as FaxRedis).applyEvent(
-    keys.fax(faxId),
-    keys.stream,
-    keys.seenEvent(enqueued.eventId),
-    keys.faxHistory(faxId),
-    keys.inFlight,
-    keys.telnyxFax('-'),
-    enqueued.eventId,
-    enqueued.eventType,
-    'queued',
-    statusRank('queued'),
-    1,
-    enqueued.occurredAt,
-    '',
-    '',
-    JSON.stringify(enqueued.payload),
-    0,
-    faxId,
-    'outbound',
-    '',
-    streamMaxLen,
-    '',
+    ...applyEventArgs(keys, { ...enqueued, attempt: 1 }, streamMaxLen),
   );
   const results = await transaction.exec();
   const failed = results?.find(([error]) => error !== null);
   if (!results || failed) throw failed?.[0] ?? new Error('fax record transaction aborted');
+}
+
+/** What the worker needs to send a fax, in one round trip and without the history. */
+export interface FaxToSend {
+  readonly status: FaxStatus;
+  readonly attempt: number;
+  readonly request: SendFaxRequest;
+}
+
+export async function readFaxToSend(
+  redis: FaxRedis,
+  keys: Keys,
+  faxId: string,
+): Promise<FaxToSend | undefined> {
+  const [status, attempt, request] = await redis.hmget(keys.fax(faxId), 'status', 'attempt', 'request');
+  if (!status || !request) return undefined;
+  return {
+    status: status as FaxStatus,
+    attempt: Number(attempt ?? 1),
+    request: JSON.parse(request) as SendFaxRequest,
+  };
 }
 
 const iso = (millis: string | undefined) => new Date(Number(millis ?? 0)).toISOString();

@@ -1,7 +1,7 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import { encodeClientState } from '../shared/client-state.ts';
 import { applyEvent, type EventSink, newEventId } from '../shared/events.ts';
-import { readFaxRecord } from '../shared/fax-record.ts';
+import { readFaxToSend } from '../shared/fax-record.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { FaxJobData } from '../shared/queue.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
@@ -25,7 +25,7 @@ export class RetryableSubmitError extends Error {
  */
 export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>): Promise<void> {
   const { faxId } = job.data;
-  const record = await readFaxRecord(deps.redis, deps.keys, faxId);
+  const record = await readFaxToSend(deps.redis, deps.keys, faxId);
   if (!record) throw new UnrecoverableError(`no record for fax ${faxId}`);
   const log = deps.logger.child({ faxId, attempt: record.attempt });
   if (record.status !== 'queued') {
