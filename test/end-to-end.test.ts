@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { Queue } from 'bullmq';
+import { FAX_QUEUE } from '../shared/keys.ts';
 import Telnyx from 'telnyx';
 import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
 
@@ -122,7 +124,16 @@ test('invalid input gets 422 naming every bad field, and nothing is queued or pu
   for (const error of body.errors)
     t.true(error.code.length > 0 && error.title.length > 0 && error.detail.length > 0);
   t.deepEqual(await pipeline.entries(), []);
-  t.is(await pipeline.redis.exists(`${pipeline.keys.bullPrefix}:faxes:wait`), 0);
+  t.deepEqual(await pipeline.redis.keys(pipeline.keys.fax('*')), [], 'no fax record was written');
+  const queue = new Queue(FAX_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
+  t.teardown(() => queue.close());
+  const counts = Object.values(await queue.getJobCounts());
+  t.true(counts.length > 0);
+  t.deepEqual(
+    counts.filter((count) => count > 0),
+    [],
+    'no job was queued',
+  );
 });
 
 test('connection_id and from fall back to the configured defaults', async (t) => {
