@@ -3,6 +3,7 @@ import { createKeys } from '../shared/keys.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { answers, type RedisServer, startRedisServer } from '../shared/redis-server.ts';
 import type { Runtime } from '../shared/runtime.ts';
+import { slotSettings } from '../shared/slots/settings.ts';
 import { startSimulatorService } from '../simulator/main.ts';
 
 /** Reads the environment once; on a bad value prints every problem and exits. */
@@ -78,6 +79,7 @@ export async function resolveRuntime(config: Config, needsTelnyx: boolean): Prom
       telnyx,
       webhookUrl: env.FAX_WEBHOOK_URL ?? (config.sandbox ? localWebhook : undefined),
       streamMaxLen: env.FAX_STREAM_MAXLEN,
+      slots: slotSettings(env, env.FAX_KEY_PREFIX),
     },
     infrastructure,
   };

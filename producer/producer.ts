@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { applyEvent, newEventId } from '../shared/events.ts';
+import { applyEvent, type EventSink, newEventId } from '../shared/events.ts';
 import { FaxNotFoundError, FaxValidationError, ServiceUnavailableError } from '../shared/errors.ts';
 import { parseSendFaxRequest, type SendFaxRequest } from '../shared/fax-request.ts';
 import { createFaxRecord, type FaxRecord, readFaxRecord } from '../shared/fax-record.ts';
@@ -8,6 +8,7 @@ import { FAX_QUEUE, type Keys } from '../shared/keys.ts';
 import type { Logger } from '../shared/logger.ts';
 import { FAX_JOB_NAME, type FaxJobData, faxJobOptions } from '../shared/queue.ts';
 import type { FaxRedis } from '../shared/redis.ts';
+import { defaultSlotSettings, type SlotSettings } from '../shared/slots/settings.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
 
 export interface ProducerDeps {
@@ -18,6 +19,8 @@ export interface ProducerDeps {
   readonly defaults?: { readonly connectionId?: string | undefined; readonly from?: string | undefined };
   readonly submitAttempts?: number;
   readonly streamMaxLen?: number;
+  /** Channel slot settings (the environment's defaults if left out). */
+  readonly slots?: SlotSettings;
 }
 
 export interface QueuedFax {
@@ -42,7 +45,12 @@ export interface Producer {
 
 export function createProducer(deps: ProducerDeps): Producer {
   const { redis, keys, logger } = deps;
-  const streamMaxLen = deps.streamMaxLen ?? 1_000_000;
+  const sink: EventSink = {
+    redis,
+    keys,
+    streamMaxLen: deps.streamMaxLen ?? 1_000_000,
+    slots: deps.slots ?? defaultSlotSettings(keys.prefix),
+  };
   const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: keys.bullPrefix });
   queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));
 
@@ -68,24 +76,21 @@ export function createProducer(deps: ProducerDeps): Producer {
     };
     // Record first, queue second: a failure in between leaves a fax that is never sent (and is
     // marked failed below), never one that is sent while its caller was told it failed.
-    await createFaxRecord(redis, keys, faxId, request, enqueued, streamMaxLen, queuedAt);
+    await createFaxRecord(sink, faxId, request, enqueued, queuedAt);
     try {
       await queue.add(FAX_JOB_NAME, { faxId }, faxJobOptions(faxId, deps.submitAttempts ?? 5));
     } catch (error) {
-      await applyEvent(
-        { redis, keys, streamMaxLen },
-        {
-          eventId: newEventId(),
-          eventType: OWN_EVENTS.failed,
-          faxId,
-          status: 'failed',
-          occurredAt: new Date().toISOString(),
-          failureReason: 'enqueue_failed',
-          direction: 'outbound',
-          payload: {},
-          dedupe: false,
-        },
-      ).catch(() => undefined);
+      await applyEvent(sink, {
+        eventId: newEventId(),
+        eventType: OWN_EVENTS.failed,
+        faxId,
+        status: 'failed',
+        occurredAt: new Date().toISOString(),
+        failureReason: 'enqueue_failed',
+        direction: 'outbound',
+        payload: {},
+        dedupe: false,
+      }).catch(() => undefined);
       throw error;
     }
   }

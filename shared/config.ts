@@ -10,6 +10,16 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 const emptyAsUnset = (value: unknown) => (value === '' ? undefined : value);
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUnset, schema.optional());
+/** A channel or concurrency limit: a whole number (0 = send nothing), or `none` for no limit. */
+const limit = (fallback: number | 'none') =>
+  z.preprocess(
+    emptyAsUnset,
+    z
+      .union([z.literal('none'), z.coerce.number().int().min(0)], {
+        error: 'must be a whole number (0 or more) or "none"',
+      })
+      .default(fallback),
+  );
 
 const ed25519PublicKey = z
   .string()
@@ -41,6 +51,25 @@ const envSchema = z.object({
   FAX_STREAM_MAXLEN: positiveInt(1_000_000),
   FAX_WORKER_CONCURRENCY: positiveInt(16),
   FAX_SUBMIT_ATTEMPTS: positiveInt(5),
+  /** Channels per Telnyx connection (Fax Application `outbound.channel_limit`). */
+  FAX_CHANNEL_LIMIT: limit('none'),
+  /** Channels for the whole Telnyx account (2 on a new account, 10 once verified). */
+  FAX_ACCOUNT_CHANNEL_LIMIT: limit(2),
+  /** Faxes at once to one destination number. */
+  FAX_DESTINATION_CONCURRENCY: limit(1),
+  /** Requests per second to the Telnyx API, shared by every worker. */
+  TELNYX_RATE_LIMIT: z.preprocess(
+    emptyAsUnset,
+    z
+      .union([z.literal('none'), z.coerce.number().positive()], {
+        error: 'must be a number of requests per second above 0, or "none"',
+      })
+      .default(10),
+  ),
+  /** How long a channel slot is held without news before Telnyx is asked about the fax. */
+  FAX_SLOT_LEASE_SECONDS: z.coerce.number().positive().default(900),
+  /** How long a limit stays lowered after Telnyx reports it exceeded. */
+  FAX_LIMIT_BACKOFF_SECONDS: z.coerce.number().positive().default(600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Keys } from './keys.ts';
 import type { FaxRedis } from './redis.ts';
+import { capacityScopeKind } from './slots/scopes.ts';
+import { type SlotSettings, slotArg } from './slots/settings.ts';
 import { type FaxStatus, statusRank } from './status.ts';
 
 /** How long a Telnyx event id is remembered for deduplication (Telnyx retries for far less). */
@@ -36,6 +38,12 @@ export interface ApplyResult {
   /** Our fax id ('' when the event is not for one of our faxes). */
   readonly faxId: string;
   readonly telnyxFaxId: string;
+  /** BullMQ job ids of faxes woken for the slots this event freed: promote them. */
+  readonly wake: readonly string[];
+  /** Set when a channel-limit failure queued the fax again: the attempt to queue. */
+  readonly requeuedAttempt: number | undefined;
+  /** Set when a channel-limit failure lowered a scope's limit. */
+  readonly lowered: { readonly scope: string; readonly limit: number } | undefined;
 }
 
 const OUTCOMES = ['duplicate', 'applied', 'published'] as const;
@@ -44,14 +52,20 @@ export interface EventSink {
   readonly redis: FaxRedis;
   readonly keys: Keys;
   readonly streamMaxLen: number;
+  readonly slots: SlotSettings;
 }
 
 /**
  * KEYS and ARGV of shared/scripts/apply-event.lua for one event, in the order its contract header
  * gives; built here only, for a direct call or a call inside a transaction.
  */
-export function applyEventArgs(keys: Keys, event: FaxEvent, streamMaxLen: number): (string | number)[] {
+export function applyEventArgs(sink: Omit<EventSink, 'redis'>, event: FaxEvent): (string | number)[] {
+  const { keys } = sink;
   const faxId = event.faxId ?? '';
+  const capacity =
+    event.status === 'failed' && event.direction === 'outbound'
+      ? capacityScopeKind(event.failureReason)
+      : undefined;
   return [
     keys.fax(faxId === '' ? '-' : faxId),
     keys.stream,
@@ -72,14 +86,16 @@ export function applyEventArgs(keys: Keys, event: FaxEvent, streamMaxLen: number
     faxId,
     event.direction,
     event.detail ?? '',
-    streamMaxLen,
+    sink.streamMaxLen,
     event.clientState ?? '',
+    slotArg(sink.slots),
+    capacity ?? '',
   ];
 }
 
 /** Records and publishes one event atomically (see shared/scripts/apply-event.lua). */
 export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<ApplyResult> {
-  const reply = (await sink.redis.applyEvent(...applyEventArgs(sink.keys, event, sink.streamMaxLen))) as [
+  const reply = (await sink.redis.applyEvent(...applyEventArgs(sink, event))) as [
     number,
     string,
     string,
@@ -87,9 +103,17 @@ export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<Appl
     number,
     string,
     string,
+    string[],
+    number,
+    string,
+    number,
   ];
-  const [code, streamId, status, final, attempt, faxIdOut, telnyxFaxId] = reply;
+  const [code, streamId, status, final, attempt, faxIdOut, telnyxFaxId, wake, requeued, lowered, limit] =
+    reply;
   return {
+    wake: wake ?? [],
+    requeuedAttempt: requeued ? requeued : undefined,
+    lowered: lowered ? { scope: lowered, limit: limit ?? 0 } : undefined,
     outcome: OUTCOMES[code] ?? 'published',
     streamId,
     status,

@@ -1,4 +1,4 @@
-import { applyEventArgs, type FaxEvent } from './events.ts';
+import { applyEventArgs, type EventSink, type FaxEvent } from './events.ts';
 import type { SendFaxRequest } from './fax-request.ts';
 import type { Keys } from './keys.ts';
 import type { FaxRedis } from './redis.ts';
@@ -34,14 +34,13 @@ export interface HistoryItem {
  * fax to the queue. Fields kept: the request as the caller sent it (after defaults) and its state.
  */
 export async function createFaxRecord(
-  redis: FaxRedis,
-  keys: Keys,
+  sink: EventSink,
   faxId: string,
   request: SendFaxRequest,
   enqueued: FaxEvent,
-  streamMaxLen: number,
   createdAt: Date,
 ): Promise<void> {
+  const { redis, keys } = sink;
   const now = createdAt.getTime();
   const transaction = redis.multi();
   transaction.hset(keys.fax(faxId), {
@@ -55,9 +54,7 @@ export async function createFaxRecord(
     updated_at: now,
   });
   // The record exists before the script runs, so `fax.enqueued` is recorded against it.
-  (transaction as unknown as FaxRedis).applyEvent(
-    ...applyEventArgs(keys, { ...enqueued, attempt: 1 }, streamMaxLen),
-  );
+  (transaction as unknown as FaxRedis).applyEvent(...applyEventArgs(sink, { ...enqueued, attempt: 1 }));
   const results = await transaction.exec();
   const failed = results?.find(([error]) => error !== null);
   if (!results || failed) throw failed?.[0] ?? new Error('fax record transaction aborted');

@@ -18,6 +18,31 @@ export interface Keys {
   seenEvent(eventId: string): string;
   /** Sorted set of faxes holding a Telnyx channel, scored by the time they were accepted. */
   readonly inFlight: string;
+  /** Channel slot state; the scripts build the same names from the prefix (shared/scripts/lib/slots.lua). */
+  readonly slots: SlotKeys;
+  /** The shared Telnyx API rate limiter: next free send time, and a pause after a 429. */
+  readonly rate: { readonly next: string; readonly pause: string };
+}
+
+export interface SlotKeys {
+  /** Hash of limits set at run time (`fax limits set`): `account`, `destination`, `connection:<id>`, `profile:<name>`, `profile-of:<connection id>`. */
+  readonly limits: string;
+  /** Hash scope → `<limit>:<until ms>`: limits lowered after Telnyx reported them exceeded. */
+  readonly lowered: string;
+  /** Zset of the faxes holding a slot in one scope (score: when taken). */
+  held(scope: string): string;
+  /** Zset of the faxes waiting for a slot in one scope (score: priority, then arrival). */
+  parked(scope: string): string;
+  /** Zset fax → lease expiry (ms, Redis time): past it, Telnyx is asked what became of the fax. */
+  readonly leases: string;
+  /** Zset fax → when it was woken to take a freed slot. */
+  readonly woken: string;
+  /** Set of scopes with holders. */
+  readonly active: string;
+  /** Set of scopes with waiting faxes. */
+  readonly waiting: string;
+  /** Zset fax → due time: faxes whose next job still has to be added to the queue. */
+  readonly outbox: string;
 }
 
 export const FAX_QUEUE = 'faxes';
@@ -32,5 +57,17 @@ export function createKeys(prefix: string, stream: string): Keys {
     telnyxFax: (telnyxFaxId: string) => `${prefix}:telnyx:${telnyxFaxId}`,
     seenEvent: (eventId: string) => `${prefix}:seen:${eventId}`,
     inFlight: `${prefix}:in-flight`,
+    slots: Object.freeze({
+      limits: `${prefix}:slots:limits`,
+      lowered: `${prefix}:slots:lowered`,
+      held: (scope: string) => `${prefix}:slots:held:${scope}`,
+      parked: (scope: string) => `${prefix}:slots:parked:${scope}`,
+      leases: `${prefix}:slots:leases`,
+      woken: `${prefix}:slots:woken`,
+      active: `${prefix}:slots:active`,
+      waiting: `${prefix}:slots:waiting`,
+      outbox: `${prefix}:slots:outbox`,
+    }),
+    rate: Object.freeze({ next: `${prefix}:rate:next`, pause: `${prefix}:rate:pause` }),
   });
 }

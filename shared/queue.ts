@@ -1,16 +1,23 @@
 import type { JobsOptions } from 'bullmq';
 
-/** What a fax job carries: only our id; the request lives in the fax record. */
+/** What a fax job carries: our id and the attempt it sends; the request lives in the fax record. */
 export interface FaxJobData {
   readonly faxId: string;
+  /** Left out for the first attempt. */
+  readonly attempt?: number;
+}
+
+/** One job per attempt of a fax: the first is the fax id itself, so a fax is queued at most once. */
+export function faxJobId(faxId: string, attempt = 1): string {
+  return attempt <= 1 ? faxId : `${faxId}-${attempt}`;
 }
 
 export const FAX_JOB_NAME = 'send-fax';
 
 /** Job options for every fax: the job id is the fax id, so a fax is queued at most once. */
-export function faxJobOptions(faxId: string, submitAttempts: number): JobsOptions {
+export function faxJobOptions(jobId: string, submitAttempts: number): JobsOptions {
   return {
-    jobId: faxId,
+    jobId,
     attempts: submitAttempts,
     backoff: { type: 'exponential', delay: 1000 },
     removeOnComplete: { age: 3600, count: 1000 },

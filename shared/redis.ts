@@ -3,11 +3,18 @@ import { Redis, type RedisOptions } from 'ioredis';
 
 export type { Redis };
 
-const script = (name: string) => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');
+const read = (path: string) => readFileSync(new URL(`./scripts/${path}.lua`, import.meta.url), 'utf8');
+/** A script with the slot helpers (scripts/lib/slots.lua) in front of it. */
+const withSlots = (name: string) => `${read('lib/slots')}\n${read(name)}`;
 
 /** Lua scripts, each with its contract header in shared/scripts. */
 const SCRIPTS = {
-  applyEvent: { lua: script('apply-event'), numberOfKeys: 6 },
+  applyEvent: { lua: withSlots('apply-event'), numberOfKeys: 6 },
+  acquireSlots: { lua: withSlots('acquire-slots'), numberOfKeys: 1 },
+  releaseSlots: { lua: withSlots('release-slots'), numberOfKeys: 1 },
+  renewLease: { lua: withSlots('renew-lease'), numberOfKeys: 1 },
+  slotTick: { lua: withSlots('slot-tick'), numberOfKeys: 1 },
+  rateLimit: { lua: read('rate-limit'), numberOfKeys: 2 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

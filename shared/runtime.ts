@@ -1,6 +1,7 @@
 import type { Config } from './config.ts';
 import type { Keys } from './keys.ts';
 import type { Logger } from './logger.ts';
+import type { SlotSettings } from './slots/settings.ts';
 
 /** What every service is started with: parsed config and the resolved outside world. */
 export interface Runtime {
@@ -18,6 +19,8 @@ export interface Runtime {
   /** Sent to Telnyx as `webhook_url` with every fax. */
   readonly webhookUrl: string | undefined;
   readonly streamMaxLen: number;
+  /** Channel slot settings from the environment (limits, lease). */
+  readonly slots: SlotSettings;
 }
 
 /** A started service: stop it and it has closed everything it opened. */

@@ -39,6 +39,10 @@ export const OWN_EVENTS = {
   enqueued: 'fax.enqueued',
   submitted: 'fax.submitted',
   failed: 'fax.failed',
+  /** What reconciliation learnt from Telnyx (`GET /v2/faxes/{id}`) after a slot's lease ran out. */
+  reconciled: 'fax.reconciled',
+  /** A Telnyx channel-limit failure lowered one of our limits for a while. */
+  limitLowered: 'fax.channel_limit.lowered',
 } as const;
 
 /** Telnyx's outbound webhook events and the status each one moves a fax to. */
@@ -63,4 +67,18 @@ export const INBOUND_EVENTS = [
 export function statusForTelnyxEvent(eventType: string, direction: string): FaxStatus | undefined {
   if (direction === 'inbound') return undefined;
   return TELNYX_OUTBOUND[eventType];
+}
+
+/** The status a Telnyx fax `status` (as `GET /v2/faxes/{id}` answers) means for an outbound fax. */
+const TELNYX_FAX_STATUS: Record<string, FaxStatus> = {
+  queued: 'submitted',
+  'media.processed': 'media.processed',
+  originated: 'originated',
+  sending: 'sending',
+  delivered: 'delivered',
+  failed: 'failed',
+};
+
+export function statusForTelnyxFax(status: string): FaxStatus | undefined {
+  return TELNYX_FAX_STATUS[status];
 }

@@ -3,6 +3,7 @@ import { applyEvent, type FaxEvent, newEventId, parseStreamEntry } from '../shar
 import { createFaxRecord, readFaxRecord } from '../shared/fax-record.ts';
 import { createKeys } from '../shared/keys.ts';
 import { connectRedis } from '../shared/redis.ts';
+import { defaultSlotSettings } from '../shared/slots/settings.ts';
 import { testRedis } from './helpers/redis.ts';
 
 const request = {
@@ -17,11 +18,10 @@ async function setup(t: import('ava').ExecutionContext) {
   const redis = connectRedis(url);
   t.teardown(() => redis.disconnect());
   const keys = createKeys(prefix, `${prefix}:events`);
-  const sink = { redis, keys, streamMaxLen: 1000 };
+  const sink = { redis, keys, streamMaxLen: 1000, slots: defaultSlotSettings(prefix) };
   const faxId = newEventId();
   await createFaxRecord(
-    redis,
-    keys,
+    sink,
     faxId,
     request,
     {
@@ -34,7 +34,6 @@ async function setup(t: import('ava').ExecutionContext) {
       payload: {},
       dedupe: false,
     },
-    1000,
     new Date(),
   );
   const telnyx = (eventType: string, status: FaxEvent['status'], eventId = newEventId()): FaxEvent => ({

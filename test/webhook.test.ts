@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import { Queue } from 'bullmq';
 import { encodeClientState } from '../shared/client-state.ts';
 import { listen } from '../shared/http-server.ts';
-import { createKeys } from '../shared/keys.ts';
+import { createKeys, FAX_QUEUE } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { freePort } from '../shared/redis-server.ts';
+import { createHandoff } from '../shared/slots/handoff.ts';
+import { defaultSlotSettings } from '../shared/slots/settings.ts';
 import { createWebhookSigner } from '../simulator/signer.ts';
 import { createWebhookApp } from '../webhook/http-app.ts';
 import { telnyxPublicKey } from '../webhook/verify-signature.ts';
@@ -91,8 +94,14 @@ test('with Redis unreachable the webhook answers 503, so Telnyx retries', async 
   const redis = connectRedis(`redis://127.0.0.1:${deadPort}`, { failFast: true });
   redis.on('error', () => undefined);
   t.teardown(() => redis.disconnect());
+  const keys = createKeys('t', 't:events');
+  const queue = new Queue(FAX_QUEUE, { connection: redis, prefix: keys.bullPrefix });
+  queue.on('error', () => undefined);
+  t.teardown(() => queue.close());
+  const logger = createLogger('silent', 'test');
   const app = createWebhookApp({
-    sink: { redis, keys: createKeys('t', 't:events'), streamMaxLen: 10 },
+    sink: { redis, keys, streamMaxLen: 10, slots: defaultSlotSettings('t') },
+    handoff: createHandoff({ queue, redis, keys, logger, submitAttempts: 1, capacityRetryMs: 0 }),
     logger: createLogger('silent', 'test'),
     publicKey: telnyxPublicKey(signer.publicKey),
   });

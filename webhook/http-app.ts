@@ -4,11 +4,14 @@ import Koa from 'koa';
 import getRawBody from 'raw-body';
 import type { EventSink } from '../shared/events.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { Handoff } from '../shared/slots/handoff.ts';
 import { ingestWebhook, parseWebhook, WebhookPayloadError } from './ingest-webhook.ts';
 import { verifyTelnyxSignature, WebhookSignatureError } from './verify-signature.ts';
 
 export interface WebhookAppDeps {
   readonly sink: EventSink;
+  /** Wakes faxes for the slots an event freed and queues faxes sent again. */
+  readonly handoff: Handoff;
   readonly logger: Logger;
   readonly publicKey: KeyObject;
   readonly bodyLimit?: string;
@@ -79,6 +82,13 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       );
       ctx.status = 200;
       ctx.body = { result: result.outcome };
+      // Stored: the answer is 200 whatever happens next; the slot keeper redoes a handoff lost here.
+      await deps.handoff.after(result).catch((error: unknown) => {
+        deps.logger.warn(
+          { err: error, faxId: result.faxId },
+          'handoff after webhook failed; the slot keeper will redo it',
+        );
+      });
     } catch (error) {
       deps.logger.error({ err: error, eventId: webhook.data.id }, 'webhook not stored; Telnyx will retry');
       ctx.status = 503;

@@ -1,6 +1,10 @@
+import { Queue } from 'bullmq';
 import { listen } from '../shared/http-server.ts';
+import { FAX_QUEUE } from '../shared/keys.ts';
+import type { FaxJobData } from '../shared/queue.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import type { Runtime, Service } from '../shared/runtime.ts';
+import { createHandoff } from '../shared/slots/handoff.ts';
 import { createWebhookApp } from './http-app.ts';
 import { telnyxPublicKey } from './verify-signature.ts';
 
@@ -17,8 +21,19 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
   const redis = connectRedis(runtime.redisUrl, { failFast: true, name: 'fax-webhook' });
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await waitReady(redis);
+  const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: runtime.keys.bullPrefix });
+  queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
+  const handoff = createHandoff({
+    queue,
+    redis,
+    keys: runtime.keys,
+    logger,
+    submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
+    capacityRetryMs: runtime.slots.capacityRetryMs,
+  });
   const app = createWebhookApp({
-    sink: { redis, keys: runtime.keys, streamMaxLen: runtime.streamMaxLen },
+    handoff,
+    sink: { redis, keys: runtime.keys, streamMaxLen: runtime.streamMaxLen, slots: runtime.slots },
     logger,
     publicKey,
   });
@@ -29,6 +44,7 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
     url: server.url,
     async close() {
       await server.close();
+      await queue.close();
       redis.disconnect();
     },
   } satisfies Service & { url: string };

@@ -1,15 +1,20 @@
-import { type Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { encodeClientState } from '../shared/client-state.ts';
-import { applyEvent, type EventSink, newEventId } from '../shared/events.ts';
+import { type ApplyResult, applyEvent, type EventSink, type FaxEvent, newEventId } from '../shared/events.ts';
 import { readFaxToSend } from '../shared/fax-record.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { FaxJobData } from '../shared/queue.ts';
+import type { Handoff } from '../shared/slots/handoff.ts';
+import { acquireSlots, isWoken, releaseSlots } from '../shared/slots/slots.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
-import type { TelnyxClient } from '../shared/telnyx-client.ts';
+import type { SubmitOutcome, TelnyxClient } from '../shared/telnyx-client.ts';
+import type { RateLimiter } from './rate-limiter.ts';
 
 export interface DispatchDeps extends EventSink {
   readonly telnyx: TelnyxClient;
   readonly logger: Logger;
+  readonly limiter: RateLimiter;
+  readonly handoff: Handoff;
   /** Sent to Telnyx as `webhook_url`, so its webhooks reach our webhook service. */
   readonly webhookUrl?: string | undefined;
 }
@@ -19,39 +24,70 @@ export class RetryableSubmitError extends Error {
   readonly code = 'SUBMIT_RETRYABLE';
 }
 
+/** Longest pause between 429s: the pause doubles from 0.5 s, or is Telnyx's reset time if longer. */
+const MAX_THROTTLE_MS = 60_000;
+
 /**
- * Sends one queued fax to Telnyx and records the outcome. Only a fax still `queued` is sent: a job
- * that runs again after its fax was accepted does nothing.
+ * Sends one attempt of a queued fax to Telnyx and records the outcome. Only a fax still `queued` at
+ * this job's attempt is sent: a job that runs again after its fax was accepted does nothing.
+ *
+ * Before the POST the fax takes a channel slot in every scope (shared/slots); if one is full, the job
+ * is parked as a BullMQ delayed job (no attempt used) and promoted the moment a slot frees for it.
  */
-export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>): Promise<void> {
+export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, token?: string): Promise<void> {
   const { faxId } = job.data;
+  const attempt = job.data.attempt ?? 1;
   const record = await readFaxToSend(deps.redis, deps.keys, faxId);
   if (!record) throw new UnrecoverableError(`no record for fax ${faxId}`);
-  const log = deps.logger.child({ faxId, attempt: record.attempt });
-  if (record.status !== 'queued') {
-    log.info({ status: record.status }, 'fax already dispatched; nothing to do');
+  const log = deps.logger.child({ faxId, attempt });
+  if (record.status !== 'queued' || record.attempt !== attempt) {
+    log.info({ status: record.status, current: record.attempt }, 'attempt already dispatched; nothing to do');
     return;
   }
 
   const { client_state: callerState, webhook_url: callerWebhook, ...request } = record.request;
+  const jobId = job.id ?? faxId;
+  const slot = await acquireSlots(deps, {
+    faxId,
+    jobId,
+    connectionId: request.connection_id,
+    to: request.to,
+    priority: job.opts.priority ?? 0,
+  });
+  await deps.handoff.wake(slot.wake);
+  if (slot.kind === 'parked') {
+    // Out of the worker without using an attempt; the far timestamp is only a safety net, the
+    // release of a slot promotes the job.
+    await job.moveToDelayed(Date.now() + deps.slots.leaseMs, token);
+    // A slot that freed while the job was still active could not promote it: it does so itself.
+    if (await isWoken(deps, faxId)) await deps.handoff.wake([jobId]);
+    log.debug({ scope: slot.scope }, 'waiting for a channel slot');
+    throw new DelayedError();
+  }
+
   const webhookUrl = deps.webhookUrl ?? callerWebhook;
-  const outcome = await deps.telnyx.submitFax({
+  const outcome = await submitThrottled(deps, log, {
     ...request,
-    client_state: encodeClientState({ faxId, attempt: record.attempt, callerState }),
+    client_state: encodeClientState({ faxId, attempt, callerState }),
     ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
   });
   const event = {
     eventId: newEventId(),
     faxId,
-    attempt: record.attempt,
+    attempt,
     occurredAt: new Date().toISOString(),
     direction: 'outbound' as const,
     dedupe: false,
   };
+  const recordOutcome = async (fax: FaxEvent): Promise<ApplyResult> => {
+    const result = await applyEvent(deps, fax);
+    await deps.handoff.after(result);
+    return result;
+  };
 
   switch (outcome.kind) {
     case 'accepted':
-      await applyEvent(deps, {
+      await recordOutcome({
         ...event,
         eventType: OWN_EVENTS.submitted,
         status: 'submitted',
@@ -61,7 +97,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>): Pro
       log.info({ telnyxFaxId: outcome.fax.id }, 'fax accepted by Telnyx');
       return;
     case 'rejected':
-      await applyEvent(deps, {
+      await recordOutcome({
         ...event,
         eventType: OWN_EVENTS.failed,
         status: 'failed',
@@ -73,9 +109,15 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>): Pro
       return;
     case 'retryable': {
       const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      log.warn({ httpStatus: outcome.status, detail: outcome.detail, lastTry }, 'fax submission failed');
+      log.warn(
+        { httpStatus: outcome.status, detail: outcome.detail, lastTry, ambiguous: outcome.ambiguous },
+        'fax submission failed',
+      );
+      // No fax was created: its channel is free again. If one may have been (a timeout, a 5xx), the
+      // slot stays held until the fax's webhooks or reconciliation say otherwise.
+      if (!outcome.ambiguous) await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
       if (!lastTry) throw new RetryableSubmitError(outcome.detail);
-      await applyEvent(deps, {
+      await recordOutcome({
         ...event,
         eventType: OWN_EVENTS.failed,
         status: 'failed',
@@ -85,5 +127,26 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>): Pro
       });
       return;
     }
+  }
+}
+
+/**
+ * POSTs the fax at this worker's turn under the shared rate limit. A 429 pauses every worker for the
+ * time Telnyx gives (or a doubling backoff) and the same attempt is sent again: throttling never uses
+ * up a fax's attempts, and its slot stays held, since nobody may send meanwhile anyway.
+ */
+async function submitThrottled(
+  deps: DispatchDeps,
+  log: Logger,
+  request: Parameters<TelnyxClient['submitFax']>[0],
+): Promise<SubmitOutcome> {
+  for (let throttled = 0; ; throttled++) {
+    await deps.limiter.take();
+    const outcome = await deps.telnyx.submitFax(request);
+    if (outcome.kind !== 'retryable' || outcome.status !== 429) return outcome;
+    const backoffMs = Math.min(500 * 2 ** throttled, MAX_THROTTLE_MS);
+    const pauseMs = Math.max(outcome.retryAfterMs ?? 0, backoffMs);
+    log.warn({ pauseMs, detail: outcome.detail }, 'Telnyx rate limit (429): pausing all sending');
+    await deps.limiter.pause(pauseMs);
   }
 }

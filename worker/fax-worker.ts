@@ -9,7 +9,7 @@ export interface FaxWorkerOptions {
 
 /** A BullMQ worker sending fax jobs; run as many, in as many processes, as wanted. */
 export function createFaxWorker(deps: DispatchDeps, options: FaxWorkerOptions): Worker<FaxJobData> {
-  const worker = new Worker<FaxJobData>(FAX_QUEUE, (job) => dispatchFax(deps, job), {
+  const worker = new Worker<FaxJobData>(FAX_QUEUE, (job, token) => dispatchFax(deps, job, token), {
     connection: deps.redis,
     prefix: deps.keys.bullPrefix,
     concurrency: options.concurrency,

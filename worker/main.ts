@@ -1,10 +1,23 @@
+import { Queue } from 'bullmq';
+import { FAX_QUEUE } from '../shared/keys.ts';
+import type { FaxJobData } from '../shared/queue.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import type { Runtime, Service } from '../shared/runtime.ts';
+import { createHandoff } from '../shared/slots/handoff.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { createFaxWorker } from './fax-worker.ts';
+import { createRateLimiter } from './rate-limiter.ts';
+import { SLOT_KEEPER_DEFAULTS, type SlotKeeperOptions, startSlotKeeper } from './slot-keeper.ts';
 
-/** Starts one worker process's BullMQ worker. */
-export async function startWorkerService(runtime: Runtime): Promise<Service> {
+export interface WorkerServiceOptions {
+  readonly keeper?: SlotKeeperOptions;
+}
+
+/** Starts one worker process's BullMQ worker and slot keeper. */
+export async function startWorkerService(
+  runtime: Runtime,
+  options: WorkerServiceOptions = {},
+): Promise<Service> {
   const { env } = runtime.config;
   const logger = runtime.logger.child({ service: 'worker' });
   const redis = connectRedis(runtime.redisUrl, { name: 'fax-worker' });
@@ -15,23 +28,51 @@ export async function startWorkerService(runtime: Runtime): Promise<Service> {
     baseUrl: runtime.telnyx.baseUrl,
     timeoutMs: env.TELNYX_TIMEOUT_MS,
   });
-  const worker = createFaxWorker(
-    {
-      redis,
-      keys: runtime.keys,
-      logger,
-      telnyx,
-      webhookUrl: runtime.webhookUrl,
-      streamMaxLen: runtime.streamMaxLen,
-    },
-    { concurrency: env.FAX_WORKER_CONCURRENCY },
+  const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: runtime.keys.bullPrefix });
+  queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
+  const handoff = createHandoff({
+    queue,
+    redis,
+    keys: runtime.keys,
+    logger,
+    submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
+    capacityRetryMs: runtime.slots.capacityRetryMs,
+  });
+  const limiter = createRateLimiter(
+    redis,
+    runtime.keys,
+    env.TELNYX_RATE_LIMIT === 'none' ? undefined : env.TELNYX_RATE_LIMIT,
   );
+  const deps = {
+    redis,
+    keys: runtime.keys,
+    logger,
+    telnyx,
+    limiter,
+    handoff,
+    queue,
+    webhookUrl: runtime.webhookUrl,
+    streamMaxLen: runtime.streamMaxLen,
+    slots: runtime.slots,
+  };
+  const worker = createFaxWorker(deps, { concurrency: env.FAX_WORKER_CONCURRENCY });
+  const keeper = startSlotKeeper(deps, options.keeper ?? SLOT_KEEPER_DEFAULTS);
   await worker.waitUntilReady();
-  logger.info({ concurrency: env.FAX_WORKER_CONCURRENCY, telnyx: runtime.telnyx.baseUrl }, 'worker running');
+  logger.info(
+    {
+      concurrency: env.FAX_WORKER_CONCURRENCY,
+      telnyx: runtime.telnyx.baseUrl,
+      limits: runtime.slots.defaults,
+      rateLimit: env.TELNYX_RATE_LIMIT,
+    },
+    'worker running',
+  );
   return {
     name: 'worker',
     async close() {
+      await keeper.close();
       await worker.close();
+      await queue.close();
       redis.disconnect();
     },
   };

@@ -3,6 +3,12 @@
   (never backward), keeps the in-flight set, appends to the fax's history and publishes it on the
   status stream. Nothing is published that was not also recorded, and the reverse.
 
+  Channel slots (shared/scripts/lib/slots.lua, loaded in front of this script) change in the same step:
+  a terminal status gives the fax's slots back and wakes the next faxes in line; any other news of the
+  current attempt extends the lease; a Telnyx channel-limit failure (ARGV[17]) does not end the fax:
+  it lowers that scope's limit for a while, gives the slots back and queues the fax again as the next
+  attempt (through the outbox), unless it has hit channel limits S.maxCapacityRetries times already.
+
   KEYS[1] fax record (hash; may not exist: unknown fax)
   KEYS[2] status stream
   KEYS[3] seen-event marker (dedupe by Telnyx event id)
@@ -25,8 +31,13 @@
   ARGV[13] detail ('' = none)
   ARGV[14] stream MAXLEN (approximate trim)
   ARGV[15] client_state to publish when the fax is not ours ('' = none)
+  ARGV[16] slot settings (JSON, shared/slots/settings.ts)
+  ARGV[17] channel-limit scope the failure names ('' = not a channel-limit failure; else 'connection',
+           'profile' or 'account')
 
-  Returns { code, stream entry id, status after, final (0/1), attempt, fax_id, telnyx_fax_id }
+  Returns { code, stream entry id, status after, final (0/1), attempt, fax_id, telnyx_fax_id,
+            job ids woken for freed slots, attempt queued again (0 = none), lowered scope ('' = none),
+            its new limit }
     code  0  duplicate: nothing done
           1  applied: the fax's status moved forward
           2  published only: out of order, unknown type or unknown fax
@@ -38,21 +49,24 @@ local occurredAt, telnyxId, failureReason, payload = ARGV[6], ARGV[7], ARGV[8], 
 local ttl = tonumber(ARGV[10])
 local faxId, direction, detail = ARGV[11], ARGV[12], ARGV[13]
 local maxlen = ARGV[14]
+S = cjson.decode(ARGV[16])
+local capacityKind = ARGV[17]
+local wake, requeued, loweredScope, loweredLimit, configuredLimitBefore = {}, 0, '', 0, -1
 
 if ttl > 0 then
   if redis.call('SET', seen, '1', 'NX', 'EX', ttl) == false then
-    return { 0, '', '', 0, 0, faxId, telnyxId }
+    return { 0, '', '', 0, 0, faxId, telnyxId, wake, 0, '', 0 }
   end
 end
 
 local known = faxId ~= '' and redis.call('EXISTS', record) == 1
 local code, final = 2, 0
 local status, attempt, clientState = '', tonumber(ARGV[5]) or 0, ARGV[15]
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = nowMs()
 
 if known then
-  local current = redis.call('HMGET', record, 'status', 'rank', 'attempt', 'client_state', 'telnyx_fax_id')
+  local current = redis.call('HMGET', record, 'status', 'rank', 'attempt', 'client_state', 'telnyx_fax_id',
+    'capacity_retries')
   status = current[1]
   local rank, curAttempt = tonumber(current[2]) or 0, tonumber(current[3]) or 0
   clientState = current[4] or ''
@@ -61,10 +75,29 @@ if known then
   -- A fax in a final state keeps it; otherwise (attempt, rank) only ever grows.
   local forward = newStatus ~= '' and rank < 100 and
     (attempt > curAttempt or (attempt == curAttempt and newRank > rank))
-  if telnyxId ~= '' and (current[5] == false or current[5] == '') then
+  local capacity = forward and capacityKind ~= '' and newStatus == 'failed' and attempt == curAttempt
+    and (tonumber(current[6]) or 0) < S.maxCapacityRetries
+  if telnyxId ~= '' and not capacity and (current[5] == false or current[5] == '') then
     redis.call('HSET', record, 'telnyx_fax_id', telnyxId)
   end
-  if forward then
+  if capacity then
+    local scope = heldScope(faxId, capacityKind)
+    if scope then
+      local limit, configured = lowerLimit(scope, now)
+      if limit then loweredScope, loweredLimit, configuredLimitBefore = scope, limit, configured end
+    end
+    releaseSlots(faxId, now, wake)
+    requeued = attempt + 1
+    code, status = 1, 'queued'
+    redis.call('HSET', record, 'status', 'queued', 'rank', 0, 'attempt', requeued, 'updated_at', now)
+    redis.call('HDEL', record, 'telnyx_fax_id')
+    redis.call('HINCRBY', record, 'capacity_retries', 1)
+    redis.call('ZREM', inflight, faxId)
+    redis.call('ZADD', slotKey('outbox'), now + S.outboxGraceMs, faxId)
+    if detail == '' then
+      detail = 'Telnyx refused the call over its channel limit; sent again as attempt ' .. requeued
+    end
+  elseif forward then
     code, status = 1, newStatus
     redis.call('HSET', record, 'status', newStatus, 'rank', newRank, 'attempt', attempt, 'updated_at', now)
     if failureReason ~= '' then redis.call('HSET', record, 'failure_reason', failureReason) end
@@ -72,9 +105,14 @@ if known then
     if newRank >= 100 then
       final = 1
       redis.call('ZREM', inflight, faxId)
+      releaseSlots(faxId, now, wake)
+      unpark(faxId)
     elseif telnyxId ~= '' then
       redis.call('ZADD', inflight, 'NX', now, faxId)
     end
+  end
+  if final == 0 and not capacity and attempt == curAttempt and (redis.call('HGET', record, 'slots') or '') ~= '' then
+    redis.call('ZADD', slotKey('leases'), 'XX', now + S.leaseMs, faxId)
   end
   if telnyxId ~= '' then redis.call('SET', telnyxMap, faxId, 'EX', 2592000) end
 else
@@ -102,4 +140,18 @@ if known then
   }))
 end
 
-return { code, entryId, status, final, attempt, faxId, telnyxId }
+if loweredScope ~= '' then
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*',
+    'event_id', eventId .. ':limit', 'event_type', 'fax.channel_limit.lowered', 'fax_id', '',
+    'telnyx_fax_id', '', 'status', '', 'occurred_at', occurredAt, 'attempt', '0',
+    'failure_reason', failureReason, 'final', 'false', 'direction', direction, 'client_state', '',
+    'payload', cjson.encode({
+      scope = loweredScope, limit = loweredLimit,
+      configured_limit = configuredLimitBefore >= 0 and configuredLimitBefore or cjson.null,
+      until_ms = now + S.lowerMs, fax_id = faxId,
+    }),
+    'detail', 'Telnyx refused a call over its limit for ' .. loweredScope .. ': using ' .. loweredLimit ..
+      ' for ' .. math.floor(S.lowerMs / 1000) .. ' s')
+end
+
+return { code, entryId, status, final, attempt, faxId, telnyxId, wake, requeued, loweredScope, loweredLimit }

@@ -4,6 +4,7 @@ import { loadConfig } from '../../shared/config.ts';
 import { parseStreamEntry, type StreamEntry } from '../../shared/events.ts';
 import { createKeys, type Keys } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { slotSettings } from '../../shared/slots/settings.ts';
 import { connectRedis, type FaxRedis } from '../../shared/redis.ts';
 import type { Runtime } from '../../shared/runtime.ts';
 import { startSimulatorService } from '../../simulator/main.ts';
@@ -71,6 +72,7 @@ export async function startPipeline(
     telnyx: { apiKey: 'test-key', baseUrl: `${sim.url}/v2`, publicKey: sim.simulator.publicKey },
     webhookUrl: undefined,
     streamMaxLen: 100_000,
+    slots: slotSettings(config.env, keys.prefix),
   };
   const webhook = await startWebhookService(base, 0);
   t.teardown(() => webhook.close());

@@ -1,0 +1,148 @@
+--[[
+  Channel slots: helpers shared by the scripts that take, give back and wait for slots. This file is
+  put in front of each such script when it is loaded (shared/redis.ts); the script sets S (the slot
+  settings, shared/slots/settings.ts) before calling anything here.
+
+  A scope is `account`, `connection:<id>`, `profile:<name>` or `destination:<number>`. Key names
+  (mirrored in shared/keys.ts), under S.prefix:
+    :slots:limits          hash   limits set at run time
+    :slots:lowered         hash   scope -> '<limit>:<until ms>' after Telnyx said a limit was exceeded
+    :slots:held:<scope>    zset   faxes holding a slot (score: when taken)
+    :slots:parked:<scope>  zset   faxes waiting for a slot (score: priority * 2^32 + arrival)
+    :slots:leases          zset   fax -> lease expiry (ms)
+    :slots:woken           zset   fax -> when it was woken for a freed slot
+    :slots:active          set    scopes with holders
+    :slots:waiting         set    scopes with waiting faxes
+    :slots:outbox          zset   fax -> due: its next job still has to be queued
+  Fax record fields: slots (held scopes, one per line), parked_on, seq, job_id, capacity_retries.
+  Times are Redis server time, never a worker's clock.
+]]
+local S
+
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function slotKey(name) return S.prefix .. ':slots:' .. name end
+local function faxKey(faxId) return S.prefix .. ':fax:' .. faxId end
+
+local function parseLimit(value)
+  if value == false or value == nil then return nil end
+  if value == 'none' then return -1 end
+  return tonumber(value)
+end
+
+-- The limit configured for a scope: set at run time, else the environment default. -1 = none.
+local function configuredLimit(scope)
+  local kind, id = string.match(scope, '^([^:]+):?(.*)$')
+  local limits = slotKey('limits')
+  if kind == 'account' then
+    return parseLimit(redis.call('HGET', limits, 'account')) or S.defaults.account
+  elseif kind == 'destination' then
+    return parseLimit(redis.call('HGET', limits, 'destination')) or S.defaults.destination
+  elseif kind == 'connection' then
+    return parseLimit(redis.call('HGET', limits, 'connection:' .. id)) or S.defaults.connection
+  elseif kind == 'profile' then
+    return parseLimit(redis.call('HGET', limits, 'profile:' .. id)) or -1
+  end
+  return -1
+end
+
+-- The configured limit, or a lower one while Telnyx's reported limit is in force.
+local function effectiveLimit(scope, now)
+  local limit = configuredLimit(scope)
+  local lowered = redis.call('HGET', slotKey('lowered'), scope)
+  if lowered then
+    local value, untilMs = string.match(lowered, '^(%d+):(%d+)$')
+    if tonumber(untilMs) > now then
+      value = tonumber(value)
+      if limit < 0 or value < limit then limit = value end
+    else
+      redis.call('HDEL', slotKey('lowered'), scope)
+    end
+  end
+  return limit
+end
+
+-- Wakes the faxes first in line for the free slots of a scope (each at most once per S.wakeRetryMs),
+-- appending their job ids to `out` for the caller to promote.
+local function wakeScope(scope, now, out)
+  local parked = slotKey('parked:' .. scope)
+  local limit = effectiveLimit(scope, now)
+  local free
+  if limit < 0 then
+    free = redis.call('ZCARD', parked)
+  else
+    free = limit - redis.call('ZCARD', slotKey('held:' .. scope))
+  end
+  if free <= 0 then return end
+  if free > 500 then free = 500 end
+  local woken = slotKey('woken')
+  for _, faxId in ipairs(redis.call('ZRANGE', parked, 0, free - 1)) do
+    local wokenAt = tonumber(redis.call('ZSCORE', woken, faxId))
+    if not wokenAt or now - wokenAt >= S.wakeRetryMs then
+      redis.call('ZADD', woken, now, faxId)
+      local jobId = redis.call('HGET', faxKey(faxId), 'job_id')
+      if jobId then out[#out + 1] = jobId end
+    end
+  end
+end
+
+-- Takes a fax out of the line it waits in; returns the scope it waited for, if any.
+local function unpark(faxId)
+  local record = faxKey(faxId)
+  local on = redis.call('HGET', record, 'parked_on')
+  redis.call('ZREM', slotKey('woken'), faxId)
+  if not on then return nil end
+  redis.call('HDEL', record, 'parked_on')
+  local parked = slotKey('parked:' .. on)
+  redis.call('ZREM', parked, faxId)
+  if redis.call('EXISTS', parked) == 0 then redis.call('SREM', slotKey('waiting'), on) end
+  return on
+end
+
+-- Gives back every slot a fax holds and wakes the next in line; a second call frees nothing.
+local function releaseSlots(faxId, now, out)
+  local record = faxKey(faxId)
+  redis.call('ZREM', slotKey('leases'), faxId)
+  local held = redis.call('HGET', record, 'slots')
+  if not held or held == '' then return 0 end
+  redis.call('HDEL', record, 'slots')
+  local scopes = {}
+  for scope in string.gmatch(held, '[^\n]+') do
+    local heldKey = slotKey('held:' .. scope)
+    redis.call('ZREM', heldKey, faxId)
+    if redis.call('EXISTS', heldKey) == 0 then redis.call('SREM', slotKey('active'), scope) end
+    scopes[#scopes + 1] = scope
+  end
+  for _, scope in ipairs(scopes) do wakeScope(scope, now, out) end
+  return #scopes
+end
+
+-- The held scope of a kind ('connection', 'profile', 'account'); a profile falls back to the connection.
+local function heldScope(faxId, kind)
+  local held = redis.call('HGET', faxKey(faxId), 'slots') or ''
+  local connection
+  for scope in string.gmatch(held, '[^\n]+') do
+    if scope == kind or string.sub(scope, 1, #kind + 1) == kind .. ':' then return scope end
+    if string.sub(scope, 1, 11) == 'connection:' then connection = scope end
+  end
+  if kind == 'profile' then return connection end
+  if kind == 'account' then return 'account' end
+  return nil
+end
+
+-- Telnyx refused a call over its real limit for `scope`: use one less than what was in flight (at
+-- least 1) for S.lowerMs. Returns the new limit and the configured one, or nil if nothing changed.
+local function lowerLimit(scope, now)
+  local current = effectiveLimit(scope, now)
+  local held = redis.call('ZCARD', slotKey('held:' .. scope))
+  local base = held
+  if current >= 0 and current < held then base = current end
+  local target = math.max(1, base - 1)
+  if current >= 0 and current <= target then target = current end
+  redis.call('HSET', slotKey('lowered'), scope, target .. ':' .. string.format('%d', now + S.lowerMs))
+  if current >= 0 and target >= current then return nil end
+  return target, configuredLimit(scope)
+end

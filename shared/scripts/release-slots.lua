@@ -1,0 +1,17 @@
+--[[
+  Gives back a fax's slots outside of a status change: its POST failed without creating a fax, or
+  reconciliation found no call behind the lease. Idempotent.
+
+  KEYS[1] fax record
+  ARGV[1] slot settings (JSON)
+  ARGV[2] fax id
+  ARGV[3] attempt the caller saw ('' = any): nothing is freed if the fax has moved on since
+
+  Returns { scopes freed, woken job ids }
+]]
+S = cjson.decode(ARGV[1])
+local record, faxId = KEYS[1], ARGV[2]
+if ARGV[3] ~= '' and redis.call('HGET', record, 'attempt') ~= ARGV[3] then return { 0, {} } end
+local wake = {}
+local freed = releaseSlots(faxId, nowMs(), wake)
+return { freed, wake }

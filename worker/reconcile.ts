@@ -1,0 +1,104 @@
+import type { Queue } from 'bullmq';
+import { applyEvent, type EventSink } from '../shared/events.ts';
+import type { Logger } from '../shared/logger.ts';
+import { type FaxJobData, faxJobId } from '../shared/queue.ts';
+import type { Handoff } from '../shared/slots/handoff.ts';
+import { releaseSlots, renewLease } from '../shared/slots/slots.ts';
+import { isTerminal, OWN_EVENTS, statusForTelnyxFax } from '../shared/status.ts';
+import type { TelnyxClient } from '../shared/telnyx-client.ts';
+import type { RateLimiter } from './rate-limiter.ts';
+
+export interface ReconcileDeps extends EventSink {
+  readonly telnyx: TelnyxClient;
+  readonly limiter: RateLimiter;
+  readonly handoff: Handoff;
+  readonly queue: Queue<FaxJobData>;
+  readonly logger: Logger;
+}
+
+/** Job states in which a job will still send its fax (or is sending it now). */
+const LIVE_JOB = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+export type ReconcileOutcome = 'renewed' | 'released' | 'finished' | 'unknown-at-telnyx' | 'unreachable';
+
+/**
+ * A fax's slot lease ran out without news: find out what became of it. With a Telnyx id, Telnyx is
+ * asked (`GET /v2/faxes/{id}`) and its answer is published as `fax.reconciled`, which frees the slots
+ * if the fax has ended (or sends it again after a channel-limit failure) and renews the lease if the
+ * call goes on. Without one, the slots were taken for a POST: kept while the fax's job is alive, freed
+ * otherwise.
+ */
+export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promise<ReconcileOutcome> {
+  const [telnyxFaxId, attemptField, slots] = await deps.redis.hmget(
+    deps.keys.fax(faxId),
+    'telnyx_fax_id',
+    'attempt',
+    'slots',
+  );
+  const attempt = Number(attemptField ?? 1);
+  const log = deps.logger.child({ faxId, attempt, telnyxFaxId });
+  if (!slots) {
+    await releaseSlots(deps, faxId);
+    return 'released';
+  }
+  if (!telnyxFaxId) {
+    const state = await deps.queue.getJobState(faxJobId(faxId, attempt));
+    if (LIVE_JOB.has(state)) {
+      await renewLease(deps, faxId);
+      return 'renewed';
+    }
+    log.warn({ jobState: state }, 'slot held for a POST that no job will make: freeing it');
+    await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
+    return 'released';
+  }
+
+  await deps.limiter.take();
+  let fax: Awaited<ReturnType<TelnyxClient['getFax']>>;
+  try {
+    fax = await deps.telnyx.getFax(telnyxFaxId);
+  } catch (error) {
+    log.warn({ err: error }, 'could not ask Telnyx about a fax whose lease ran out; trying again later');
+    return 'unreachable';
+  }
+  const base = {
+    eventType: OWN_EVENTS.reconciled,
+    faxId,
+    attempt,
+    telnyxFaxId,
+    direction: 'outbound' as const,
+    dedupe: true,
+  };
+  if (!fax) {
+    log.error('Telnyx has no record of this fax: freeing its slots; its outcome is unknown');
+    await deps.handoff.after(
+      await applyEvent(deps, {
+        ...base,
+        eventId: `reconciled:${telnyxFaxId}:unknown`,
+        status: undefined,
+        occurredAt: new Date().toISOString(),
+        detail: `Telnyx has no fax ${telnyxFaxId}; its outcome is unknown`,
+        payload: {},
+      }),
+    );
+    await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
+    return 'unknown-at-telnyx';
+  }
+  const status = statusForTelnyxFax(fax.status);
+  const failureReason = typeof fax.failure_reason === 'string' ? fax.failure_reason : undefined;
+  const result = await applyEvent(deps, {
+    ...base,
+    eventId: `reconciled:${telnyxFaxId}:${fax.status}`,
+    status,
+    occurredAt: typeof fax.updated_at === 'string' ? fax.updated_at : new Date().toISOString(),
+    payload: fax,
+    ...(failureReason ? { failureReason } : {}),
+  });
+  await deps.handoff.after(result);
+  if (status !== undefined && isTerminal(status)) {
+    log.info({ status, failureReason }, 'lease ran out on a fax that had ended: slots freed');
+    return 'finished';
+  }
+  await renewLease(deps, faxId);
+  log.info({ telnyxStatus: fax.status }, 'lease ran out on a fax still in progress: renewed');
+  return 'renewed';
+}

@@ -1,0 +1,58 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { slotTick } from '../shared/slots/slots.ts';
+import { type ReconcileDeps, reconcileLease } from './reconcile.ts';
+
+export interface SlotKeeperOptions {
+  /** Between rounds. */
+  readonly intervalMs: number;
+  /** At most this many leases, wakes and unqueued faxes per round. */
+  readonly batch: number;
+  /** How often (across all workers) every waiting scope is checked for free slots. */
+  readonly sweepMs: number;
+}
+
+export const SLOT_KEEPER_DEFAULTS: SlotKeeperOptions = { intervalMs: 1000, batch: 50, sweepMs: 5000 };
+
+export interface SlotKeeper {
+  /** One round now (tests). */
+  runOnce(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Each worker process runs one: a round a second of what no event triggers — leases that ran out
+ * (reconciled with Telnyx), wakes that were lost, next attempts never queued — claimed in Redis so
+ * that workers share the work instead of repeating it. The normal path (a release promoting the next
+ * fax) never waits for it.
+ */
+export function startSlotKeeper(
+  deps: ReconcileDeps,
+  options: SlotKeeperOptions = SLOT_KEEPER_DEFAULTS,
+): SlotKeeper {
+  const controller = new AbortController();
+
+  async function runOnce(): Promise<void> {
+    const tick = await slotTick(deps, options.batch, options.sweepMs);
+    await deps.handoff.wake(tick.wake);
+    for (const { faxId, attempt } of tick.unqueued) {
+      deps.logger.warn({ faxId, attempt }, 'queueing an attempt whose job was never added');
+      await deps.handoff.requeue(faxId, attempt, 0);
+    }
+    for (const faxId of tick.expired) await reconcileLease(deps, faxId);
+  }
+
+  const loop = (async () => {
+    while (!controller.signal.aborted) {
+      await runOnce().catch((error: unknown) => deps.logger.warn({ err: error }, 'slot keeper round failed'));
+      await sleep(options.intervalMs, undefined, { signal: controller.signal }).catch(() => undefined);
+    }
+  })();
+
+  return {
+    runOnce,
+    async close() {
+      controller.abort();
+      await loop;
+    },
+  };
+}
