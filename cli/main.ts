@@ -7,7 +7,9 @@ import { QUALITIES } from '../shared/fax-request.ts';
 import { createKeys } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
+import { slotSettings } from '../shared/slots/settings.ts';
 import { printEvents } from './events.ts';
+import { addLimitsCommands } from './limits.ts';
 import { configOrExit } from './runtime.ts';
 import { PARTS, type Part, startCommand } from './start.ts';
 
@@ -23,7 +25,12 @@ async function openStore() {
     process.stderr.write('fax: cannot reach Redis: set REDIS_URL=redis://host:6379\n');
     process.exit(1);
   }
-  return { config, redis, keys: createKeys(env.FAX_KEY_PREFIX, env.FAX_STREAM_KEY) };
+  return {
+    config,
+    redis,
+    keys: createKeys(env.FAX_KEY_PREFIX, env.FAX_STREAM_KEY),
+    slots: slotSettings(env, env.FAX_KEY_PREFIX),
+  };
 }
 
 const program = new Command('fax').description('Telnyx fax pipeline: queue, send and follow faxes');
@@ -55,10 +62,11 @@ program
   .option('--client-state <base64>', 'echoed back in every event of this fax')
   .option('--from-display-name <name>', 'caller id name')
   .action(async (options: Record<string, string | undefined>) => {
-    const { config, redis, keys } = await openStore();
+    const { config, redis, keys, slots } = await openStore();
     const producer = createProducer({
       redis,
       keys,
+      slots,
       logger: createLogger('silent', 'fax-cli'),
       defaults: { connectionId: config.env.TELNYX_CONNECTION_ID, from: config.env.FAX_FROM },
       submitAttempts: config.env.FAX_SUBMIT_ATTEMPTS,
@@ -127,5 +135,7 @@ program
     });
     redis.disconnect();
   });
+
+addLimitsCommands(program, openStore);
 
 await program.parseAsync(process.argv);

@@ -18,6 +18,7 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
     defaults: { connectionId: env.TELNYX_CONNECTION_ID, from: env.FAX_FROM },
     submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
     streamMaxLen: runtime.streamMaxLen,
+    slots: runtime.slots,
   });
   const app = createProducerApp({ producer, logger, apiToken: env.FAX_API_TOKEN });
   const server = await listen(app, port, env.FAX_BIND_HOST);

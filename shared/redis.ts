@@ -14,6 +14,8 @@ const SCRIPTS = {
   releaseSlots: { lua: withSlots('release-slots'), numberOfKeys: 1 },
   renewLease: { lua: withSlots('renew-lease'), numberOfKeys: 1 },
   slotTick: { lua: withSlots('slot-tick'), numberOfKeys: 1 },
+  setLimit: { lua: withSlots('set-limit'), numberOfKeys: 1 },
+  limitsSnapshot: { lua: withSlots('limits-snapshot'), numberOfKeys: 1 },
   rateLimit: { lua: read('rate-limit'), numberOfKeys: 2 },
 } as const;
 

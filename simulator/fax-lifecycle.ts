@@ -31,6 +31,15 @@ export interface SimulatorStats {
   maxInFlight: number;
   /** Highest number of simultaneous calls to one destination. */
   maxInFlightPerDestination: number;
+  /** Highest number of simultaneous calls per connection id and per outbound profile. */
+  maxInFlightByConnection: Record<string, number>;
+  maxInFlightByProfile: Record<string, number>;
+  /** Failed faxes by failure_reason. */
+  failuresByReason: Record<string, number>;
+  /** With `recordTimes` (ms, fractional): each POST's arrival, each terminal webhook's 2xx, and [time, calls in flight] at every change. */
+  postTimes: number[];
+  terminalAckTimes: number[];
+  timeline: [number, number][];
   delivered: number;
   failed: number;
   webhooksSent: number;
@@ -49,10 +58,15 @@ export interface Lifecycle {
 
 const TERMINAL = new Set(['delivered', 'failed']);
 
+/** Milliseconds on the wall clock, with the fractions performance.now() gives. */
+export const preciseNow = () => performance.timeOrigin + performance.now();
+
 export function createLifecycle(options: () => SimulatorOptions, signer: WebhookSigner): Lifecycle {
   const faxes = new Map<string, SimFax>();
   const timers = new Set<NodeJS.Timeout>();
   const perDestination = new Map<string, number>();
+  const perConnection = new Map<string, number>();
+  const perProfile = new Map<string, number>();
   const holding = new Set<string>();
   const stats: SimulatorStats = {
     posts: 0,
@@ -61,6 +75,12 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     inFlight: 0,
     maxInFlight: 0,
     maxInFlightPerDestination: 0,
+    maxInFlightByConnection: {},
+    maxInFlightByProfile: {},
+    failuresByReason: {},
+    postTimes: [],
+    terminalAckTimes: [],
+    timeline: [],
     delivered: 0,
     failed: 0,
     webhooksSent: 0,
@@ -113,6 +133,9 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
           const response = await fetch(url, { method: 'POST', headers: signer.headers(body), body });
           if (response.ok) {
             stats.webhooksSent++;
+            if (TERMINAL.has(String(payload.status)) && options().recordTimes && copy === 0) {
+              stats.terminalAckTimes.push(preciseNow());
+            }
             break;
           }
         } catch {
@@ -130,10 +153,70 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     return deliver(fax, eventType, { ...payloadOf(fax, status), ...extra });
   }
 
+  const profileOf = (connectionId: string): string | undefined =>
+    Object.entries(options().outboundProfiles).find(([, profile]) =>
+      profile.connections.includes(connectionId),
+    )?.[0];
+
+  const bump = (counts: Map<string, number>, key: string, by: number) => {
+    const value = (counts.get(key) ?? 0) + by;
+    counts.set(key, value);
+    return value;
+  };
+
+  function noteInFlight() {
+    if (options().recordTimes) stats.timeline.push([preciseNow(), stats.inFlight]);
+  }
+
+  /** The failure Telnyx would give a call over one of its channel limits, if any. */
+  function overLimit(fax: SimFax): string | undefined {
+    const opts = options();
+    if (opts.accountChannelLimit !== undefined && stats.inFlight >= opts.accountChannelLimit) {
+      return 'user_channel_limit_exceeded';
+    }
+    const profile = profileOf(fax.connection_id);
+    const profileLimit = profile === undefined ? undefined : opts.outboundProfiles[profile]?.limit;
+    if (
+      profile !== undefined &&
+      profileLimit !== undefined &&
+      (perProfile.get(profile) ?? 0) >= profileLimit
+    ) {
+      return 'outbound_profile_channel_limit_exceeded';
+    }
+    const connectionLimit = opts.connectionChannelLimits[fax.connection_id] ?? opts.channelLimit;
+    if (connectionLimit !== undefined && (perConnection.get(fax.connection_id) ?? 0) >= connectionLimit) {
+      return 'connection_channel_limit_exceeded';
+    }
+    return undefined;
+  }
+
+  function startCall(fax: SimFax) {
+    holding.add(fax.id);
+    stats.inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    const calls = bump(perDestination, fax.to, 1);
+    stats.maxInFlightPerDestination = Math.max(stats.maxInFlightPerDestination, calls);
+    const onConnection = bump(perConnection, fax.connection_id, 1);
+    stats.maxInFlightByConnection[fax.connection_id] = Math.max(
+      stats.maxInFlightByConnection[fax.connection_id] ?? 0,
+      onConnection,
+    );
+    const profile = profileOf(fax.connection_id);
+    if (profile !== undefined) {
+      const onProfile = bump(perProfile, profile, 1);
+      stats.maxInFlightByProfile[profile] = Math.max(stats.maxInFlightByProfile[profile] ?? 0, onProfile);
+    }
+    noteInFlight();
+  }
+
   function endCall(fax: SimFax) {
     if (holding.delete(fax.id)) {
       stats.inFlight--;
-      perDestination.set(fax.to, (perDestination.get(fax.to) ?? 1) - 1);
+      bump(perDestination, fax.to, -1);
+      bump(perConnection, fax.connection_id, -1);
+      const profile = profileOf(fax.connection_id);
+      if (profile !== undefined) bump(perProfile, profile, -1);
+      noteInFlight();
     }
   }
 
@@ -144,6 +227,7 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     if (failureReason) {
       fax.failure_reason = failureReason;
       stats.failed++;
+      stats.failuresByReason[failureReason] = (stats.failuresByReason[failureReason] ?? 0) + 1;
     } else stats.delivered++;
     const status = failureReason ? 'failed' : 'delivered';
     const extra = failureReason
@@ -157,18 +241,13 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
 
   function run(fax: SimFax) {
     const opts = options();
-    const overLimit = opts.channelLimit !== undefined && stats.inFlight >= opts.channelLimit;
+    const refused = overLimit(fax);
     void move(fax, 'queued', 'fax.queued');
-    if (overLimit) {
-      later(opts.stepMs, () => finish(fax, 'connection_channel_limit_exceeded'));
+    if (refused) {
+      later(opts.stepMs, () => finish(fax, refused));
       return;
     }
-    holding.add(fax.id);
-    stats.inFlight++;
-    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
-    const calls = (perDestination.get(fax.to) ?? 0) + 1;
-    perDestination.set(fax.to, calls);
-    stats.maxInFlightPerDestination = Math.max(stats.maxInFlightPerDestination, calls);
+    startCall(fax);
     const failureReason = opts.failures[fax.to];
     later(opts.stepMs, () => {
       if (TERMINAL.has(fax.status)) return;

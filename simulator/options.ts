@@ -12,8 +12,23 @@ export const simulatorOptionsSchema = z.strictObject({
   callMs: z.number().int().min(0).default(300),
   /** Destination number → failure_reason: faxes to it fail at the end of the call. */
   failures: z.record(z.string(), z.string()).default({}),
-  /** Channels; a fax accepted over it fails with connection_channel_limit_exceeded, as Telnyx does. */
+  /**
+   * Channels per connection; a fax accepted over it fails with connection_channel_limit_exceeded, as
+   * Telnyx does. `connectionChannelLimits` sets it per connection id.
+   */
   channelLimit: z.number().int().positive().optional(),
+  connectionChannelLimits: z.record(z.string(), z.number().int().positive()).default({}),
+  /** Channels for the whole account; over it: user_channel_limit_exceeded. */
+  accountChannelLimit: z.number().int().positive().optional(),
+  /** Outbound voice profiles: a limit shared by their connections; over it: outbound_profile_channel_limit_exceeded. */
+  outboundProfiles: z
+    .record(
+      z.string(),
+      z.strictObject({ limit: z.number().int().positive(), connections: z.array(z.string()) }),
+    )
+    .default({}),
+  /** Keep the time of every POST and every channel release, and the in-flight timeline (benchmarks). */
+  recordTimes: z.boolean().default(false),
   /** Answers for the next POSTs, in order (e.g. [429, 500]); each is used once. */
   failNextPosts: z.array(z.number().int().min(400).max(599)).default([]),
   /** Seconds put in Retry-After / x-ratelimit-reset of an injected 429. */

@@ -4,7 +4,7 @@ import Koa from 'koa';
 import { bearerMatches } from '../shared/bearer.ts';
 import { decodeClientState } from '../shared/client-state.ts';
 import { errorBody, type TelnyxErrorBody } from '../shared/telnyx-errors.ts';
-import { createLifecycle, type Lifecycle, type SimFax } from './fax-lifecycle.ts';
+import { createLifecycle, type Lifecycle, preciseNow, type SimFax } from './fax-lifecycle.ts';
 import { type SimulatorOptions, type SimulatorOptionsInput, simulatorOptionsSchema } from './options.ts';
 import { createWebhookSigner } from './signer.ts';
 
@@ -51,6 +51,7 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
 
   api.post('/faxes', async (ctx) => {
     lifecycle.stats.posts++;
+    if (options.recordTimes) lifecycle.stats.postTimes.push(preciseNow());
     let body: Record<string, unknown>;
     try {
       body = ctx.is('application/x-www-form-urlencoded')

@@ -46,15 +46,6 @@ for _, faxId in ipairs(redis.call('ZRANGEBYSCORE', outbox, '-inf', now, 'LIMIT',
   end
 end
 
-if redis.call('SET', slotKey('sweep'), '1', 'NX', 'PX', sweepMs) then
-  local waiting = slotKey('waiting')
-  for _, scope in ipairs(redis.call('SMEMBERS', waiting)) do
-    if redis.call('EXISTS', slotKey('parked:' .. scope)) == 1 then
-      wakeScope(scope, now, wake)
-    else
-      redis.call('SREM', waiting, scope)
-    end
-  end
-end
+if redis.call('SET', slotKey('sweep'), '1', 'NX', 'PX', sweepMs) then wakeAllWaiting(now, wake) end
 
 return { due, wake, queue }

@@ -14,6 +14,8 @@
     :slots:active          set    scopes with holders
     :slots:waiting         set    scopes with waiting faxes
     :slots:outbox          zset   fax -> due: its next job still has to be queued
+    :slots:seq             string arrival counter (keeps each line in order)
+    :slots:sweep           string claim of the periodic sweep
   Fax record fields: slots (held scopes, one per line), parked_on, seq, job_id, capacity_retries.
   Times are Redis server time, never a worker's clock.
 ]]
@@ -145,4 +147,16 @@ local function lowerLimit(scope, now)
   redis.call('HSET', slotKey('lowered'), scope, target .. ':' .. string.format('%d', now + S.lowerMs))
   if current >= 0 and target >= current then return nil end
   return target, configuredLimit(scope)
+end
+
+-- Wakes faxes for free slots in every scope that has a line (after a limit was raised, or as a sweep).
+local function wakeAllWaiting(now, out)
+  local waiting = slotKey('waiting')
+  for _, scope in ipairs(redis.call('SMEMBERS', waiting)) do
+    if redis.call('EXISTS', slotKey('parked:' .. scope)) == 1 then
+      wakeScope(scope, now, out)
+    else
+      redis.call('SREM', waiting, scope)
+    end
+  end
 end
