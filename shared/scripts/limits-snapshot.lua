@@ -1,6 +1,6 @@
 --[[
   Every scope worth showing (`fax limits show`): the account, connections and profiles with a limit
-  set, and every scope with faxes holding or waiting for a slot.
+  set, scopes whose limit Telnyx had lowered, and every scope with faxes holding or waiting for a slot.
 
   KEYS[1] limits hash
   ARGV[1] slot settings (JSON)
@@ -29,6 +29,7 @@ for i = 1, #limits, 2 do
     add(field)
   end
 end
+for _, scope in ipairs(redis.call('HKEYS', slotKey('lowered'))) do add(scope) end
 for _, scope in ipairs(redis.call('SMEMBERS', slotKey('active'))) do add(scope) end
 for _, scope in ipairs(redis.call('SMEMBERS', slotKey('waiting'))) do add(scope) end
 table.sort(scopes)

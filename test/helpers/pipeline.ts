@@ -12,6 +12,7 @@ import type { SimulatorOptionsInput } from '../../simulator/options.ts';
 import type { Simulator } from '../../simulator/simulator.ts';
 import { startWebhookService } from '../../webhook/main.ts';
 import { startWorkerService } from '../../worker/main.ts';
+import type { SlotKeeperOptions } from '../../worker/slot-keeper.ts';
 import { testRedis } from './redis.ts';
 
 export interface TestPipeline {
@@ -25,6 +26,8 @@ export interface TestPipeline {
   readonly env: Record<string, string>;
   /** Every stream entry so far. */
   entries(): Promise<StreamEntry[]>;
+  /** Waits until every one of the faxes has a final status; resolves to their records' statuses. */
+  waitForAll(faxIds: readonly string[], timeoutMs?: number): Promise<string[]>;
   /** Waits until `done` holds for the stream entries of one fax. */
   waitForFax(
     faxId: string,
@@ -38,6 +41,7 @@ export interface PipelineOptions {
   readonly simulator?: SimulatorOptionsInput;
   /** Start a worker in this process (default true). */
   readonly worker?: boolean;
+  readonly keeper?: SlotKeeperOptions;
 }
 
 /** The whole pipeline in this process, on free ports, against a test Redis and the simulator. */
@@ -79,7 +83,7 @@ export async function startPipeline(
   const webhookUrl = `${webhook.url}/webhooks/telnyx`;
   const runtime: Runtime = { ...base, webhookUrl };
   if (options.worker !== false) {
-    const worker = await startWorkerService(runtime);
+    const worker = await startWorkerService(runtime, options.keeper ? { keeper: options.keeper } : {});
     t.teardown(() => worker.close());
   }
   const producer = await startProducerService(runtime, 0);
@@ -102,6 +106,18 @@ export async function startPipeline(
     runtime,
     env: { ...env, TELNYX_BASE_URL: `${sim.url}/v2` },
     entries,
+    async waitForAll(faxIds, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const pipe = redis.pipeline();
+        for (const faxId of faxIds) pipe.hget(keys.fax(faxId), 'status');
+        const statuses = ((await pipe.exec()) ?? []).map(([, status]) => String(status));
+        const open = statuses.filter((status) => status !== 'delivered' && status !== 'failed').length;
+        if (open === 0) return statuses;
+        if (Date.now() > deadline) throw new Error(`${open} of ${faxIds.length} faxes not final in time`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
     async waitForFax(faxId, done, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

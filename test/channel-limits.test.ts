@@ -1,0 +1,231 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { assignProfile, readLimits, setLimit } from '../shared/slots/limits.ts';
+import type { SlotStore } from '../shared/slots/slots.ts';
+import { queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
+import { FAX_CLI, startFaxProcess } from './helpers/processes.ts';
+
+const run = promisify(execFile);
+
+const store = (pipeline: TestPipeline): SlotStore => ({
+  redis: pipeline.redis,
+  keys: pipeline.keys,
+  slots: pipeline.runtime.slots,
+});
+
+/** A valid North American number per index, so destinations repeat every `distinct` faxes. */
+const destination = (i: number, distinct: number) => `+1312945${String(7000 + (i % distinct))}`;
+
+async function queueMany(pipeline: TestPipeline, count: number, fax: (i: number) => Record<string, unknown>) {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, ...fax(i) }));
+  return ids;
+}
+
+test('three worker processes and a backlog of 300 faxes: no scope over its limit, every channel used, each fax sent once', async (t) => {
+  const limits = {
+    FAX_ACCOUNT_CHANNEL_LIMIT: '6',
+    FAX_CHANNEL_LIMIT: '3',
+    FAX_DESTINATION_CONCURRENCY: '1',
+    TELNYX_RATE_LIMIT: 'none',
+  };
+  const pipeline = await startPipeline(t, {
+    worker: false,
+    env: limits,
+    simulator: {
+      stepMs: 10,
+      callMs: 40,
+      accountChannelLimit: 6,
+      channelLimit: 3,
+      connectionChannelLimits: { c3: 2 },
+      outboundProfiles: { p1: { limit: 4, connections: ['c2', 'c3'] } },
+    },
+  });
+  await setLimit(store(pipeline), { kind: 'connection', id: 'c3' }, 2);
+  await setLimit(store(pipeline), { kind: 'profile', id: 'p1' }, 4);
+  await assignProfile(store(pipeline), 'c2', 'p1');
+  await assignProfile(store(pipeline), 'c3', 'p1');
+
+  const connections = ['c1', 'c2', 'c3'];
+  const ids = await queueMany(pipeline, 300, (i) => ({
+    connection_id: connections[i % 3],
+    to: destination(i, 50),
+  }));
+  const env = { ...pipeline.env, ...limits, FAX_WEBHOOK_URL: pipeline.webhookUrl };
+  await Promise.all([1, 2, 3].map(() => startFaxProcess(t, 'worker', env, 'worker running')));
+
+  const statuses = await pipeline.waitForAll(ids, 50_000);
+  t.deepEqual(new Set(statuses), new Set(['delivered']));
+  const stats = pipeline.simulator.lifecycle.stats;
+  t.deepEqual(stats.failuresByReason, {}, 'no fax hit a Telnyx channel limit');
+  t.is(stats.delivered, 300);
+  t.is(stats.maxInFlight, 6, 'the account limit was reached (channels used) and never passed');
+  t.true((stats.maxInFlightByConnection.c1 ?? 0) <= 3);
+  t.true((stats.maxInFlightByConnection.c2 ?? 0) <= 3);
+  t.true((stats.maxInFlightByConnection.c3 ?? 0) <= 2);
+  t.true((stats.maxInFlightByProfile.p1 ?? 0) <= 4);
+  t.is(stats.maxInFlightPerDestination, 1, 'one call at a time to a destination');
+  t.deepEqual(new Set(Object.values(stats.postsByFax)), new Set([1]), 'every fax POSTed exactly once');
+  t.is(Object.keys(stats.postsByFax).length, 300);
+  const after = await readLimits(store(pipeline));
+  t.true(
+    after.scopes.every((scope) => scope.inFlight === 0 && scope.waiting === 0),
+    'every slot came back',
+  );
+});
+
+test('a fax waiting for a slot is sent the moment one frees, without waiting for the slot keeper', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '2', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 20, accountChannelLimit: 2 },
+    // The keeper would only act after a minute: every dispatch here comes from a release.
+    keeper: { intervalMs: 60_000, batch: 50, sweepMs: 60_000 },
+  });
+  const ids = await queueMany(pipeline, 30, (i) => ({ to: destination(i, 30) }));
+  const statuses = await pipeline.waitForAll(ids, 15_000);
+  t.deepEqual(new Set(statuses), new Set(['delivered']));
+  t.is(pipeline.simulator.lifecycle.stats.maxInFlight, 2);
+});
+
+test('a full connection does not hold up faxes for another connection', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '10', FAX_CHANNEL_LIMIT: '1', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 1500, channelLimit: 1 },
+  });
+  const busy = await queueMany(pipeline, 3, (i) => ({ connection_id: 'c1', to: destination(i, 10) }));
+  const other = await queueFax(pipeline, { ...SEED_FAX, connection_id: 'c2', to: destination(5, 10) });
+  // Every call lasts 1.5 s: c2's fax must be on the line while c1's first call still holds c1.
+  await pipeline.waitForFax(other, (entries) => entries.some((entry) => entry.status === 'sending'), 1000);
+  const statuses = await Promise.all(busy.map((id) => pipeline.redis.hget(pipeline.keys.fax(id), 'status')));
+  t.is(statuses.filter((status) => status === 'queued').length, 2, `c1's backlog still waits: ${statuses}`);
+  t.deepEqual(pipeline.simulator.lifecycle.stats.failuresByReason, {});
+});
+
+test("a lost terminal webhook: the lease runs out, Telnyx is asked, the fax's real outcome is published and its slot comes back", async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', FAX_SLOT_LEASE_SECONDS: '1', TELNYX_RATE_LIMIT: 'none' },
+    simulator: {
+      stepMs: 5,
+      callMs: 20,
+      accountChannelLimit: 1,
+      dropTerminalWebhooks: true,
+      failures: { [destination(1, 10)]: 'user_busy' },
+    },
+  });
+  const ids = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  const statuses = await pipeline.waitForAll(ids, 15_000);
+  t.deepEqual(statuses, ['delivered', 'failed']);
+  const entries = await pipeline.entries();
+  for (const [i, id] of ids.entries()) {
+    const last = entries.filter((entry) => entry.fax_id === id).at(-1);
+    t.like(last, { event_type: 'fax.reconciled', final: true, status: i === 0 ? 'delivered' : 'failed' });
+  }
+  t.like(
+    entries.find((entry) => entry.fax_id === ids[1] && entry.final),
+    { failure_reason: 'user_busy' },
+  );
+  t.is(pipeline.simulator.lifecycle.stats.maxInFlight, 1);
+  t.deepEqual(pipeline.simulator.lifecycle.stats.failuresByReason, { user_busy: 1 });
+});
+
+test('a lease that runs out while the call goes on is renewed, not freed', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', FAX_SLOT_LEASE_SECONDS: '0.5', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 2500, accountChannelLimit: 1 },
+  });
+  const ids = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  const statuses = await pipeline.waitForAll(ids, 20_000);
+  t.deepEqual(statuses, ['delivered', 'delivered']);
+  const stats = pipeline.simulator.lifecycle.stats;
+  t.deepEqual(
+    stats.failuresByReason,
+    {},
+    'the second fax was not sent while the first still held the channel',
+  );
+  t.is(stats.maxInFlight, 1);
+  const reconciled = (await pipeline.entries()).filter((entry) => entry.event_type === 'fax.reconciled');
+  t.true(reconciled.some((entry) => entry.fax_id === ids[0] && entry.status === 'sending' && !entry.final));
+});
+
+test('a 429 storm: sending pauses and resumes, no fax is lost and no attempt is used up', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '3', FAX_SUBMIT_ATTEMPTS: '1', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 20, failNextPosts: Array(8).fill(429), retryAfterSeconds: 0 },
+  });
+  const ids = await queueMany(pipeline, 6, (i) => ({ to: destination(i, 10) }));
+  const statuses = await pipeline.waitForAll(ids, 30_000);
+  t.deepEqual(
+    new Set(statuses),
+    new Set(['delivered']),
+    'with one attempt each, a burnt attempt would have failed a fax',
+  );
+  const stats = pipeline.simulator.lifecycle.stats;
+  t.is(stats.posts, 6 + 8);
+  t.is(stats.accepted, 6, 'each fax accepted exactly once');
+});
+
+test("our limit above Telnyx's real one: channel-limit failures are sent again, the limit is lowered and an event says so", async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: {
+      FAX_ACCOUNT_CHANNEL_LIMIT: '10',
+      FAX_CHANNEL_LIMIT: '4',
+      FAX_SUBMIT_ATTEMPTS: '1',
+      TELNYX_RATE_LIMIT: 'none',
+    },
+    simulator: { stepMs: 5, callMs: 300, channelLimit: 2 },
+  });
+  const ids = await queueMany(pipeline, 12, (i) => ({ connection_id: 'c1', to: destination(i, 12) }));
+  const statuses = await pipeline.waitForAll(ids, 30_000);
+  t.deepEqual(new Set(statuses), new Set(['delivered']));
+  const entries = await pipeline.entries();
+  const lowered = entries.filter((entry) => entry.event_type === 'fax.channel_limit.lowered');
+  t.true(lowered.length >= 1);
+  t.like(lowered[0]?.payload, { scope: 'connection:c1', configured_limit: 4 });
+  const refused = entries.filter(
+    (entry) => entry.failure_reason === 'connection_channel_limit_exceeded' && entry.fax_id,
+  );
+  t.true(refused.length >= 1);
+  t.true(
+    refused.every((entry) => !entry.final && entry.status === 'queued'),
+    'a channel-limit failure is never final',
+  );
+  const connection = (await readLimits(store(pipeline))).scopes.find(
+    (scope) => scope.scope === 'connection:c1',
+  );
+  t.like(connection, { limit: 4 });
+  t.true((connection?.effective ?? 99) <= 3, `lowered below the configured 4 (is ${connection?.effective})`);
+});
+
+test('fax limits: set at run time without a restart, shown with in-flight counts, bad input refused', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '0', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 20 },
+  });
+  const env = { ...process.env, ...pipeline.env, FAX_ACCOUNT_CHANNEL_LIMIT: '0' };
+  const id = await queueFax(pipeline, SEED_FAX);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const shown = (await run('node', [FAX_CLI, 'limits', 'show'], { env })).stdout;
+  t.regex(shown, /^account\s+0\s+0\s+0\s+1/m, 'account: limit 0, nothing in flight, one waiting');
+
+  const set = await run('node', [FAX_CLI, 'limits', 'set', 'account', '2'], { env });
+  t.regex(set.stdout, /account: limit 2 \(1 waiting fax\(es\) woken\)/);
+  t.deepEqual(await pipeline.waitForAll([id], 5000), ['delivered']);
+
+  await run('node', [FAX_CLI, 'limits', 'set', 'connection', 'c9', '3'], { env });
+  await run('node', [FAX_CLI, 'limits', 'assign', 'c9', 'east'], { env });
+  const json = JSON.parse((await run('node', [FAX_CLI, 'limits', 'show', '--json'], { env })).stdout);
+  t.like(
+    json.scopes.find((scope: { scope: string }) => scope.scope === 'connection:c9'),
+    { limit: 3, effective: 3, inFlight: 0, waiting: 0 },
+  );
+  t.deepEqual(json.profiles, { c9: 'east' });
+
+  const bad = await run('node', [FAX_CLI, 'limits', 'set', 'connection', 'c9', 'lots'], { env }).catch(
+    (e) => e,
+  );
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /a limit is a whole number \(0 or more\) or "none"/);
+  const unknown = await run('node', [FAX_CLI, 'limits', 'set', 'galaxy', '3'], { env }).catch((e) => e);
+  t.regex(unknown.stderr, /scope must be one of account, destination, connection, profile/);
+});

@@ -1,0 +1,281 @@
+import test, { type ExecutionContext } from 'ava';
+import { applyEvent, type EventSink, type FaxEvent, newEventId, parseStreamEntry } from '../shared/events.ts';
+import { createFaxRecord, readFaxRecord } from '../shared/fax-record.ts';
+import { loadConfig } from '../shared/config.ts';
+import { createKeys } from '../shared/keys.ts';
+import { connectRedis } from '../shared/redis.ts';
+import { readLimits, setLimit } from '../shared/slots/limits.ts';
+import { type SlotSettings, slotSettings } from '../shared/slots/settings.ts';
+import { acquireSlots, slotTick } from '../shared/slots/slots.ts';
+import { createRateLimiter } from '../worker/rate-limiter.ts';
+import { testRedis } from './helpers/redis.ts';
+
+async function setup(t: ExecutionContext, env: Record<string, string>, tweak: Partial<SlotSettings> = {}) {
+  const { url, prefix } = await testRedis(t);
+  const redis = connectRedis(url);
+  t.teardown(() => redis.disconnect());
+  const keys = createKeys(prefix, `${prefix}:events`);
+  const sink: EventSink = {
+    redis,
+    keys,
+    streamMaxLen: 10_000,
+    slots: { ...slotSettings(loadConfig(env).env, prefix), ...tweak },
+  };
+
+  /** A stored fax, not yet holding anything. */
+  async function fax(to: string, connection = 'c1'): Promise<string> {
+    const faxId = newEventId();
+    const request = { connection_id: connection, to, from: '+19459457421', media_url: 'https://e.com/a.pdf' };
+    await createFaxRecord(
+      sink,
+      faxId,
+      request,
+      {
+        eventId: newEventId(),
+        eventType: 'fax.enqueued',
+        faxId,
+        status: 'queued',
+        occurredAt: new Date().toISOString(),
+        direction: 'outbound',
+        payload: {},
+        dedupe: false,
+      },
+      new Date(),
+    );
+    return faxId;
+  }
+
+  async function acquire(faxId: string, priority = 0) {
+    const record = await readFaxRecord(redis, keys, faxId);
+    if (!record) throw new Error('no record');
+    return acquireSlots(sink, {
+      faxId,
+      jobId: `job-${faxId}`,
+      connectionId: record.request.connection_id,
+      to: record.request.to,
+      priority,
+    });
+  }
+
+  const webhook = (
+    faxId: string,
+    eventType: string,
+    status: FaxEvent['status'],
+    extra: Partial<FaxEvent> = {},
+  ) =>
+    applyEvent(sink, {
+      eventId: newEventId(),
+      eventType,
+      faxId,
+      status,
+      attempt: 1,
+      occurredAt: new Date().toISOString(),
+      telnyxFaxId: `tx-${faxId}`,
+      direction: 'outbound',
+      payload: {},
+      dedupe: true,
+      ...extra,
+    });
+
+  const held = (scope: string) => redis.zcard(keys.slots.held(scope));
+  const entries = async () =>
+    ((await redis.xrange(keys.stream, '-', '+')) as [string, string[]][]).map(([id, f]) =>
+      parseStreamEntry(id, f),
+    );
+  return { url, redis, keys, sink, fax, acquire, webhook, held, entries };
+}
+
+const D1 = '+13125550101';
+const D2 = '+13125550102';
+const D3 = '+13125550103';
+const D4 = '+13125550104';
+
+test('a fax takes a slot in every scope or in none', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '5', FAX_DESTINATION_CONCURRENCY: '1' });
+  const a = await s.fax(D1);
+  const b = await s.fax(D1);
+  t.like(await s.acquire(a), { kind: 'held' });
+  t.like(await s.acquire(b), { kind: 'parked', scope: `destination:${D1}` });
+  t.is(await s.held('account'), 1, 'the parked fax took no account slot');
+  t.is(await s.held('connection:c1'), 1, 'nor a connection slot');
+  t.deepEqual(await s.redis.zrange(s.keys.slots.held(`destination:${D1}`), '0', '-1'), [a]);
+  t.is(await s.redis.hget(s.keys.fax(b), 'slots'), null);
+});
+
+test('a job redelivered for a fax that holds its slots keeps them and takes no more', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' });
+  const a = await s.fax(D1);
+  t.like(await s.acquire(a), { kind: 'held' });
+  t.like(await s.acquire(a), { kind: 'held' });
+  t.is(await s.held('account'), 1);
+});
+
+test('a full scope does not hold up faxes for other, free scopes', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '10', FAX_CHANNEL_LIMIT: '1' });
+  const a = await s.fax(D1, 'c1');
+  const b = await s.fax(D2, 'c1');
+  const c = await s.fax(D3, 'c2');
+  t.like(await s.acquire(a), { kind: 'held' });
+  t.like(await s.acquire(b), { kind: 'parked', scope: 'connection:c1' });
+  t.like(await s.acquire(c), { kind: 'held' }, 'another connection is not held up');
+});
+
+test('waiting faxes keep their turn: a release wakes the first in line, and a newcomer cannot take the slot it is owed', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' });
+  const [a, b, c, d] = [await s.fax(D1), await s.fax(D2), await s.fax(D3), await s.fax(D4)];
+  await s.acquire(a);
+  t.like(await s.acquire(b), { kind: 'parked', scope: 'account' });
+  t.like(await s.acquire(c), { kind: 'parked', scope: 'account' });
+  const released = await s.webhook(a, 'fax.delivered', 'delivered');
+  t.deepEqual(released.wake, [`job-${b}`], 'exactly the first waiting fax is woken for the one free slot');
+  t.is(await s.held('account'), 0);
+  t.like(await s.acquire(d), { kind: 'parked' }, 'a newcomer waits behind the woken fax');
+  t.like(await s.acquire(c), { kind: 'parked' }, 'so does the second in line');
+  t.like(await s.acquire(b), { kind: 'held' });
+  t.deepEqual(await s.redis.zrange(s.keys.slots.parked('account'), '0', '-1'), [c, d], 'order kept');
+});
+
+test('a higher priority fax goes ahead of earlier ones in the line', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' });
+  const [a, b, c] = [await s.fax(D1), await s.fax(D2), await s.fax(D3)];
+  await s.acquire(a);
+  await s.acquire(b, 5);
+  await s.acquire(c, 1);
+  t.deepEqual(await s.redis.zrange(s.keys.slots.parked('account'), '0', '-1'), [c, b]);
+});
+
+test('a duplicate or late terminal webhook frees nothing twice', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '2' });
+  const [a, b, c, d] = [await s.fax(D1), await s.fax(D2), await s.fax(D3), await s.fax(D4)];
+  await s.acquire(a);
+  await s.acquire(b);
+  await s.acquire(c);
+  await s.acquire(d);
+  const eventId = newEventId();
+  const first = await s.webhook(a, 'fax.delivered', 'delivered', { eventId });
+  t.deepEqual(first.wake, [`job-${c}`]);
+  const duplicate = await s.webhook(a, 'fax.delivered', 'delivered', { eventId });
+  const late = await s.webhook(a, 'fax.failed', 'failed', { failureReason: 'user_busy' });
+  t.is(duplicate.outcome, 'duplicate');
+  t.is(late.outcome, 'published');
+  t.deepEqual([...duplicate.wake, ...late.wake], [], 'nobody else is woken');
+  t.deepEqual(await s.redis.zrange(s.keys.slots.held('account'), '0', '-1'), [b]);
+});
+
+test('a lease runs on Redis time, is extended by progress webhooks, and expires into one keeper round', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '2', FAX_SLOT_LEASE_SECONDS: '0.4' });
+  const a = await s.fax(D1);
+  await s.acquire(a);
+  const [seconds, micros] = await s.redis.time();
+  const serverNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const lease = Number(await s.redis.zscore(s.keys.slots.leases, a));
+  t.true(Math.abs(lease - (serverNow + 400)) < 100, 'lease = Redis time + FAX_SLOT_LEASE_SECONDS');
+  t.deepEqual((await slotTick(s.sink, 10, 5000)).expired, []);
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  await s.webhook(a, 'fax.sending.started', 'sending');
+  t.true(Number(await s.redis.zscore(s.keys.slots.leases, a)) > lease, 'progress extends the lease');
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  t.deepEqual((await slotTick(s.sink, 10, 5000)).expired, [], 'not yet: it was extended');
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  t.deepEqual((await slotTick(s.sink, 10, 5000)).expired, [a]);
+  t.deepEqual((await slotTick(s.sink, 10, 5000)).expired, [], 'claimed: a second worker does not get it too');
+});
+
+test("a channel-limit failure lowers that scope's limit, frees the slot and queues the fax again as the next attempt", async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '10', FAX_CHANNEL_LIMIT: '4' });
+  const faxes = [await s.fax(D1), await s.fax(D2), await s.fax(D3)];
+  for (const faxId of faxes) await s.acquire(faxId);
+  const c = faxes[2] as string;
+  const result = await s.webhook(c, 'fax.failed', 'failed', {
+    failureReason: 'connection_channel_limit_exceeded',
+  });
+  t.is(result.requeuedAttempt, 2);
+  t.deepEqual(result.lowered, { scope: 'connection:c1', limit: 2 });
+  t.false(result.final);
+  const record = await readFaxRecord(s.redis, s.keys, c);
+  t.like(record, { status: 'queued', attempt: 2, telnyxFaxId: undefined });
+  t.is(await s.held('connection:c1'), 2);
+  t.not(await s.redis.zscore(s.keys.slots.outbox, c), null, 'the next attempt is in the outbox until queued');
+  const entries = await s.entries();
+  t.like(
+    entries.find((e) => e.event_type === 'fax.failed'),
+    {
+      fax_id: c,
+      status: 'queued',
+      final: false,
+      attempt: 1,
+      failure_reason: 'connection_channel_limit_exceeded',
+    },
+  );
+  const lowered = entries.find((e) => e.event_type === 'fax.channel_limit.lowered');
+  t.like(lowered?.payload, { scope: 'connection:c1', limit: 2, configured_limit: 4, fax_id: c });
+  const snapshot = await readLimits(s.sink);
+  const connection = snapshot.scopes.find((scope) => scope.scope === 'connection:c1');
+  t.like(connection, { limit: 4, effective: 2, inFlight: 2 });
+  t.truthy(connection?.loweredUntil);
+  const d = await s.fax(D4);
+  t.like(await s.acquire(d), { kind: 'parked', scope: 'connection:c1' }, 'the lowered limit holds');
+});
+
+test("a fax that keeps hitting channel limits fails with Telnyx's reason after the last capacity retry", async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '10' }, { maxCapacityRetries: 1 });
+  const a = await s.fax(D1);
+  await s.acquire(a);
+  const first = await s.webhook(a, 'fax.failed', 'failed', { failureReason: 'user_channel_limit_exceeded' });
+  t.is(first.requeuedAttempt, 2);
+  await s.acquire(a);
+  const second = await s.webhook(a, 'fax.failed', 'failed', {
+    failureReason: 'user_channel_limit_exceeded',
+    attempt: 2,
+  });
+  t.is(second.requeuedAttempt, undefined);
+  t.true(second.final);
+  t.like(await readFaxRecord(s.redis, s.keys, a), {
+    status: 'failed',
+    failureReason: 'user_channel_limit_exceeded',
+  });
+  t.is(await s.held('account'), 0);
+});
+
+test('a limit changed at run time applies at once and wakes the faxes it lets through', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' });
+  const [a, b, c] = [await s.fax(D1), await s.fax(D2), await s.fax(D3)];
+  await s.acquire(a);
+  await s.acquire(b);
+  await s.acquire(c);
+  t.deepEqual(await setLimit(s.sink, { kind: 'account' }, 3), [`job-${b}`, `job-${c}`]);
+  t.like(await s.acquire(b), { kind: 'held' });
+  t.like(
+    (await readLimits(s.sink)).scopes.find((scope) => scope.scope === 'account'),
+    {
+      limit: 3,
+      effective: 3,
+      inFlight: 2,
+      waiting: 1,
+    },
+  );
+  await setLimit(s.sink, { kind: 'account' }, 0);
+  const d = await s.fax(D4);
+  t.like(await s.acquire(d), { kind: 'parked', scope: 'account' }, '0 sends nothing');
+});
+
+test('the shared rate limiter spaces requests evenly and a 429 pause holds everyone back', async (t) => {
+  const s = await setup(t, {});
+  const other = connectRedis(s.url);
+  t.teardown(() => other.disconnect());
+  const limiters = [createRateLimiter(s.redis, s.keys, 50), createRateLimiter(other, s.keys, 50)];
+  const started = performance.now();
+  const done: number[] = [];
+  await Promise.all(
+    Array.from({ length: 10 }, async (_, i) => {
+      await limiters[i % 2]?.take();
+      done.push(performance.now() - started);
+    }),
+  );
+  done.sort((x, y) => x - y);
+  t.true((done[9] ?? 0) >= 9 * 20 - 5, `ten requests at 50/s take at least 180 ms (took ${done[9]})`);
+  await limiters[0]?.pause(300);
+  const before = performance.now();
+  await limiters[1]?.take();
+  t.true(performance.now() - before >= 280, 'a pause set by one process holds back another');
+});
