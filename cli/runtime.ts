@@ -1,9 +1,7 @@
 import { type Config, ConfigError, loadConfig } from '../shared/config.ts';
-import { createKeys } from '../shared/keys.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
 import { answers, type RedisServer, startRedisServer } from '../shared/redis-server.ts';
-import type { Runtime } from '../shared/runtime.ts';
-import { slotSettings } from '../shared/slots/settings.ts';
+import { createRuntime, type Runtime } from '../shared/runtime.ts';
 import { startSimulatorService } from '../simulator/main.ts';
 
 /** Reads the environment once; on a bad value prints every problem and exits. */
@@ -71,16 +69,12 @@ export async function resolveRuntime(config: Config, needsTelnyx: boolean): Prom
     telnyx = await sandboxTelnyx(config, logger, localWebhook, infrastructure);
   }
   return {
-    runtime: {
-      config,
+    runtime: createRuntime(config, {
       redisUrl: redis.url,
-      keys: createKeys(env.FAX_KEY_PREFIX, env.FAX_STREAM_KEY),
       logger,
       telnyx,
       webhookUrl: env.FAX_WEBHOOK_URL ?? (config.sandbox ? localWebhook : undefined),
-      streamMaxLen: env.FAX_STREAM_MAXLEN,
-      slots: slotSettings(env, env.FAX_KEY_PREFIX),
-    },
+    }),
     infrastructure,
   };
 }

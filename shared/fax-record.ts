@@ -60,27 +60,6 @@ export async function createFaxRecord(
   if (!results || failed) throw failed?.[0] ?? new Error('fax record transaction aborted');
 }
 
-/** What the worker needs to send a fax, in one round trip and without the history. */
-export interface FaxToSend {
-  readonly status: FaxStatus;
-  readonly attempt: number;
-  readonly request: SendFaxRequest;
-}
-
-export async function readFaxToSend(
-  redis: FaxRedis,
-  keys: Keys,
-  faxId: string,
-): Promise<FaxToSend | undefined> {
-  const [status, attempt, request] = await redis.hmget(keys.fax(faxId), 'status', 'attempt', 'request');
-  if (!status || !request) return undefined;
-  return {
-    status: status as FaxStatus,
-    attempt: Number(attempt ?? 1),
-    request: JSON.parse(request) as SendFaxRequest,
-  };
-}
-
 const iso = (millis: string | undefined) => new Date(Number(millis ?? 0)).toISOString();
 const orUndefined = (value: string | undefined) => (value === undefined || value === '' ? undefined : value);
 

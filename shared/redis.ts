@@ -4,19 +4,21 @@ import { Redis, type RedisOptions } from 'ioredis';
 export type { Redis };
 
 const read = (path: string) => readFileSync(new URL(`./scripts/${path}.lua`, import.meta.url), 'utf8');
-/** A script with the slot helpers (scripts/lib/slots.lua) in front of it. */
-const withSlots = (name: string) => `${read('lib/slots')}\n${read(name)}`;
+/** A script with helper libraries (scripts/lib/*.lua) in front of it. */
+const withLibs = (name: string, libs: readonly string[]) =>
+  [...libs.map((lib) => read(`lib/${lib}`)), read(name)].join('\n');
+const withSlots = (name: string) => withLibs(name, ['slots']);
 
 /** Lua scripts, each with its contract header in shared/scripts. */
 const SCRIPTS = {
   applyEvent: { lua: withSlots('apply-event'), numberOfKeys: 6 },
-  acquireSlots: { lua: withSlots('acquire-slots'), numberOfKeys: 1 },
+  acquireSlots: { lua: withLibs('acquire-slots', ['slots', 'rate']), numberOfKeys: 3 },
   releaseSlots: { lua: withSlots('release-slots'), numberOfKeys: 1 },
   renewLease: { lua: withSlots('renew-lease'), numberOfKeys: 1 },
   slotTick: { lua: withSlots('slot-tick'), numberOfKeys: 1 },
   setLimit: { lua: withSlots('set-limit'), numberOfKeys: 1 },
   limitsSnapshot: { lua: withSlots('limits-snapshot'), numberOfKeys: 1 },
-  rateLimit: { lua: read('rate-limit'), numberOfKeys: 2 },
+  rateLimit: { lua: withLibs('rate-limit', ['rate']), numberOfKeys: 2 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

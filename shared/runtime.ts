@@ -1,7 +1,7 @@
 import type { Config } from './config.ts';
-import type { Keys } from './keys.ts';
+import { createKeys, type Keys } from './keys.ts';
 import type { Logger } from './logger.ts';
-import type { SlotSettings } from './slots/settings.ts';
+import { type SlotSettings, slotSettings } from './slots/settings.ts';
 
 /** What every service is started with: parsed config and the resolved outside world. */
 export interface Runtime {
@@ -27,4 +27,19 @@ export interface Runtime {
 export interface Service {
   readonly name: string;
   close(): Promise<void>;
+}
+
+/** The runtime for a parsed config and the Redis, Telnyx and webhook address resolved for it. */
+export function createRuntime(
+  config: Config,
+  world: Pick<Runtime, 'redisUrl' | 'logger' | 'telnyx' | 'webhookUrl'>,
+): Runtime {
+  const { env } = config;
+  return {
+    config,
+    ...world,
+    keys: createKeys(env.FAX_KEY_PREFIX, env.FAX_STREAM_KEY),
+    streamMaxLen: env.FAX_STREAM_MAXLEN,
+    slots: slotSettings(env, env.FAX_KEY_PREFIX),
+  };
 }

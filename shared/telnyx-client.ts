@@ -1,9 +1,10 @@
-import Telnyx from 'telnyx';
+import { Agent, request } from 'undici';
 import type { SendFaxRequest } from './fax-request.ts';
 
 /**
- * The calls the pipeline makes to Telnyx, through the official SDK with its own retries off: the SDK
- * would otherwise re-POST a fax after a 5xx or 429 and send it twice. Retrying is the pipeline's call.
+ * The two calls the worker makes to Telnyx: `POST /v2/faxes` and `GET /v2/faxes/{id}`, over a
+ * keep-alive connection pool (undici). Nothing here retries: a re-sent POST would send a second fax,
+ * so retrying is the pipeline's call (the official SDK's own retries are exactly that hazard).
  */
 export interface TelnyxFax {
   readonly id: string;
@@ -14,9 +15,9 @@ export interface TelnyxFax {
 export type SubmitOutcome =
   /** 202: Telnyx has the fax. */
   | { readonly kind: 'accepted'; readonly fax: TelnyxFax }
-  /** 4xx other than 429: sending the same request again cannot help. */
+  /** 4xx other than 408 and 429: sending the same request again cannot help. */
   | { readonly kind: 'rejected'; readonly status: number; readonly detail: string }
-  /** 429, 5xx, timeout, connection error: worth another try. `ambiguous`: Telnyx may have created it. */
+  /** 429, 408, 5xx, timeout, connection error: worth another try. `ambiguous`: Telnyx may have created it. */
   | {
       readonly kind: 'retryable';
       readonly status: number | undefined;
@@ -27,79 +28,138 @@ export type SubmitOutcome =
 
 export interface TelnyxClient {
   submitFax(request: SendFaxRequest): Promise<SubmitOutcome>;
+  /** The fax as Telnyx has it; undefined when Telnyx answers 404. Throws on anything else. */
   getFax(telnyxFaxId: string): Promise<TelnyxFax | undefined>;
+  close(): Promise<void>;
 }
 
 export interface TelnyxClientOptions {
   readonly apiKey: string;
+  /** Including `/v2`, e.g. https://api.telnyx.com/v2 (TELNYX_BASE_URL). */
   readonly baseUrl: string;
   readonly timeoutMs: number;
 }
 
+/** Errors raised before any byte of the request could have reached Telnyx. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+export class TelnyxRequestError extends Error {
+  readonly code = 'TELNYX_REQUEST_FAILED';
+  readonly status: number | undefined;
+  constructor(message: string, status?: number, options?: ErrorOptions) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
 export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
-  const sdk = new Telnyx({
-    apiKey: options.apiKey,
-    baseURL: options.baseUrl,
-    timeout: options.timeoutMs,
-    maxRetries: 0,
-  });
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+  const headers = {
+    authorization: `Bearer ${options.apiKey}`,
+    accept: 'application/json',
+    'user-agent': 'telnyx-fax-pipeline',
+  };
+
+  async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
+    const response = await request(`${base}${path}`, {
+      method,
+      dispatcher,
+      headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+    const text = await response.body.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.statusCode, headers: response.headers, json, text };
+  }
+
   return {
-    async submitFax(request) {
+    async submitFax(fax) {
+      let response: Awaited<ReturnType<typeof call>>;
       try {
-        const response = await sdk.faxes.create(request);
-        return { kind: 'accepted', fax: response.data as unknown as TelnyxFax };
+        response = await call('POST', '/faxes', fax);
       } catch (error) {
-        return classifySubmitError(error);
+        const code = (error as { code?: string }).code ?? '';
+        return {
+          kind: 'retryable',
+          status: undefined,
+          detail: error instanceof Error ? error.message : String(error),
+          retryAfterMs: undefined,
+          // A timeout or a reset after the bytes left may still have created a fax at Telnyx.
+          ambiguous: !NOT_SENT.has(code),
+        };
       }
+      const { status } = response;
+      if (status >= 200 && status < 300) {
+        const fax = (response.json as { data?: TelnyxFax } | undefined)?.data;
+        if (fax && typeof fax.id === 'string') return { kind: 'accepted', fax };
+        return {
+          kind: 'retryable',
+          status,
+          detail: `Telnyx answered ${status} without a fax id`,
+          retryAfterMs: undefined,
+          ambiguous: true,
+        };
+      }
+      const detail = describeErrors(response.json) ?? (response.text.slice(0, 300) || `HTTP ${status}`);
+      if (status === 429 || status === 408 || status >= 500) {
+        return {
+          kind: 'retryable',
+          status,
+          detail,
+          retryAfterMs: retryAfter(response.headers),
+          ambiguous: status >= 500 || status === 408,
+        };
+      }
+      return { kind: 'rejected', status, detail };
     },
+
     async getFax(telnyxFaxId) {
+      let response: Awaited<ReturnType<typeof call>>;
       try {
-        const response = await sdk.faxes.retrieve(telnyxFaxId);
-        return response.data as unknown as TelnyxFax;
+        response = await call('GET', `/faxes/${encodeURIComponent(telnyxFaxId)}`);
       } catch (error) {
-        if (error instanceof Telnyx.NotFoundError) return undefined;
-        throw error;
+        throw new TelnyxRequestError(`GET /faxes/${telnyxFaxId} failed`, undefined, { cause: error });
       }
+      if (response.status === 404) return undefined;
+      const fax = (response.json as { data?: TelnyxFax } | undefined)?.data;
+      if (response.status !== 200 || !fax) {
+        throw new TelnyxRequestError(
+          `GET /faxes/${telnyxFaxId} answered ${response.status}: ${describeErrors(response.json) ?? response.text.slice(0, 300)}`,
+          response.status,
+        );
+      }
+      return fax;
     },
+
+    close: () => dispatcher.close(),
   };
 }
 
-function classifySubmitError(error: unknown): SubmitOutcome {
-  if (error instanceof Telnyx.APIConnectionError || !(error instanceof Telnyx.APIError)) {
-    // A timeout or a reset after the bytes left may still have created a fax at Telnyx.
-    return {
-      kind: 'retryable',
-      status: undefined,
-      detail: error instanceof Error ? error.message : String(error),
-      retryAfterMs: undefined,
-      ambiguous: true,
-    };
-  }
-  const status = error.status ?? 0;
-  const detail = describeErrors(error.error) ?? error.message;
-  if (status === 429 || status >= 500 || status === 408) {
-    return {
-      kind: 'retryable',
-      status,
-      detail,
-      retryAfterMs: retryAfter(error.headers),
-      ambiguous: status >= 500 || status === 408,
-    };
-  }
-  return { kind: 'rejected', status, detail };
-}
+type Headers = Record<string, string | string[] | undefined>;
 
 /** `Retry-After` (seconds) or Telnyx's `x-ratelimit-reset` (seconds until the window resets). */
-function retryAfter(headers: Headers | undefined): number | undefined {
-  const value = headers?.get('retry-after') ?? headers?.get('x-ratelimit-reset');
-  if (value === null || value === undefined) return undefined;
+function retryAfter(headers: Headers): number | undefined {
+  const first = (name: string) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const value = first('retry-after') ?? first('x-ratelimit-reset');
+  if (value === undefined) return undefined;
   const seconds = Number(value);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
 }
 
 function describeErrors(body: unknown): string | undefined {
-  const errors = (body as { errors?: { code?: string; title?: string; detail?: string }[] } | undefined)
+  const list = (body as { errors?: { code?: string; title?: string; detail?: string }[] } | undefined)
     ?.errors;
-  if (!Array.isArray(errors) || errors.length === 0) return undefined;
-  return errors.map((e) => [e.code, e.title, e.detail].filter(Boolean).join(' ')).join('; ');
+  if (!Array.isArray(list) || list.length === 0) return undefined;
+  return list.map((e) => [e.code, e.title, e.detail].filter(Boolean).join(' ')).join('; ');
 }

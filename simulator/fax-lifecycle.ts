@@ -36,9 +36,9 @@ export interface SimulatorStats {
   maxInFlightByProfile: Record<string, number>;
   /** Failed faxes by failure_reason. */
   failuresByReason: Record<string, number>;
-  /** With `recordTimes` (ms, fractional): each POST's arrival, each terminal webhook's 2xx, and [time, calls in flight] at every change. */
+  /** With `recordTimes` (ms, fractional): each POST's arrival, each call's end, and [time, calls in flight] at every change. */
   postTimes: number[];
-  terminalAckTimes: number[];
+  callEndTimes: number[];
   timeline: [number, number][];
   delivered: number;
   failed: number;
@@ -79,7 +79,7 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     maxInFlightByProfile: {},
     failuresByReason: {},
     postTimes: [],
-    terminalAckTimes: [],
+    callEndTimes: [],
     timeline: [],
     delivered: 0,
     failed: 0,
@@ -133,9 +133,6 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
           const response = await fetch(url, { method: 'POST', headers: signer.headers(body), body });
           if (response.ok) {
             stats.webhooksSent++;
-            if (TERMINAL.has(String(payload.status)) && options().recordTimes && copy === 0) {
-              stats.terminalAckTimes.push(preciseNow());
-            }
             break;
           }
         } catch {
@@ -217,6 +214,7 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
       const profile = profileOf(fax.connection_id);
       if (profile !== undefined) bump(perProfile, profile, -1);
       noteInFlight();
+      if (options().recordTimes) stats.callEndTimes.push(preciseNow());
     }
   }
 

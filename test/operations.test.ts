@@ -60,6 +60,7 @@ test('the simulator enforces its channel limit the way Telnyx does and counts wh
   });
   t.teardown(() => sim.close());
   const client = createTelnyxClient({ apiKey: 'k', baseUrl: `${sim.url}/v2`, timeoutMs: 5000 });
+  t.teardown(() => client.close());
   const first = await client.submitFax({ ...SEED_FAX });
   const second = await client.submitFax({ ...SEED_FAX, to: '+13129457421' });
   t.is(first.kind, 'accepted');
@@ -85,6 +86,7 @@ test('a 429 from Telnyx is classified as retryable with the wait Telnyx asks for
   });
   t.teardown(() => sim.close());
   const client = createTelnyxClient({ apiKey: 'k', baseUrl: `${sim.url}/v2`, timeoutMs: 5000 });
+  t.teardown(() => client.close());
   t.like(await client.submitFax({ ...SEED_FAX }), {
     kind: 'retryable',
     status: 429,
@@ -94,5 +96,6 @@ test('a 429 from Telnyx is classified as retryable with the wait Telnyx asks for
   t.like(await client.submitFax({ ...SEED_FAX }), { kind: 'rejected', status: 401 });
   t.is(sim.simulator.lifecycle.stats.accepted, 0);
   const wrongKey = createTelnyxClient({ apiKey: 'nope', baseUrl: `${sim.url}/v2`, timeoutMs: 5000 });
+  t.teardown(() => wrongKey.close());
   t.like(await wrongKey.submitFax({ ...SEED_FAX }), { kind: 'rejected', status: 401 });
 });

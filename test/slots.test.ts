@@ -45,17 +45,8 @@ async function setup(t: ExecutionContext, env: Record<string, string>, tweak: Pa
     return faxId;
   }
 
-  async function acquire(faxId: string, priority = 0) {
-    const record = await readFaxRecord(redis, keys, faxId);
-    if (!record) throw new Error('no record');
-    return acquireSlots(sink, {
-      faxId,
-      jobId: `job-${faxId}`,
-      connectionId: record.request.connection_id,
-      to: record.request.to,
-      priority,
-    });
-  }
+  const acquire = (faxId: string, priority = 0, attempt = 1) =>
+    acquireSlots(sink, { faxId, jobId: `job-${faxId}`, attempt, priority, rateIntervalMs: 0 });
 
   const webhook = (
     faxId: string,
@@ -223,7 +214,12 @@ test("a fax that keeps hitting channel limits fails with Telnyx's reason after t
   await s.acquire(a);
   const first = await s.webhook(a, 'fax.failed', 'failed', { failureReason: 'user_channel_limit_exceeded' });
   t.is(first.requeuedAttempt, 2);
-  await s.acquire(a);
+  t.like(
+    await s.acquire(a),
+    { kind: 'moved-on', status: 'queued', attempt: 2 },
+    'the old attempt sends nothing',
+  );
+  t.like(await s.acquire(a, 0, 2), { kind: 'held' });
   const second = await s.webhook(a, 'fax.failed', 'failed', {
     failureReason: 'user_channel_limit_exceeded',
     attempt: 2,

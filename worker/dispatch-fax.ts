@@ -1,7 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { encodeClientState } from '../shared/client-state.ts';
 import { type ApplyResult, applyEvent, type EventSink, type FaxEvent, newEventId } from '../shared/events.ts';
-import { readFaxToSend } from '../shared/fax-record.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { FaxJobData } from '../shared/queue.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
@@ -37,23 +37,20 @@ const MAX_THROTTLE_MS = 60_000;
 export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, token?: string): Promise<void> {
   const { faxId } = job.data;
   const attempt = job.data.attempt ?? 1;
-  const record = await readFaxToSend(deps.redis, deps.keys, faxId);
-  if (!record) throw new UnrecoverableError(`no record for fax ${faxId}`);
-  const log = deps.logger.child({ faxId, attempt });
-  if (record.status !== 'queued' || record.attempt !== attempt) {
-    log.info({ status: record.status, current: record.attempt }, 'attempt already dispatched; nothing to do');
-    return;
-  }
-
-  const { client_state: callerState, webhook_url: callerWebhook, ...request } = record.request;
   const jobId = job.id ?? faxId;
+  const log = deps.logger.child({ faxId, attempt });
   const slot = await acquireSlots(deps, {
     faxId,
     jobId,
-    connectionId: request.connection_id,
-    to: request.to,
+    attempt,
     priority: job.opts.priority ?? 0,
+    rateIntervalMs: deps.limiter.intervalMs,
   });
+  if (slot.kind === 'unknown') throw new UnrecoverableError(`no record for fax ${faxId}`);
+  if (slot.kind === 'moved-on') {
+    log.info({ status: slot.status, current: slot.attempt }, 'attempt already dispatched; nothing to do');
+    return;
+  }
   await deps.handoff.wake(slot.wake);
   if (slot.kind === 'parked') {
     // Out of the worker without using an attempt; the far timestamp is only a safety net, the
@@ -65,6 +62,8 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     throw new DelayedError();
   }
 
+  const { client_state: callerState, webhook_url: callerWebhook, ...request } = slot.request;
+  if (slot.waitMs > 0) await sleep(slot.waitMs);
   const webhookUrl = deps.webhookUrl ?? callerWebhook;
   const outcome = await submitThrottled(deps, log, {
     ...request,
@@ -131,7 +130,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
 }
 
 /**
- * POSTs the fax at this worker's turn under the shared rate limit. A 429 pauses every worker for the
+ * POSTs the fax (its turn under the shared rate limit was reserved with its slots). A 429 pauses every worker for the
  * time Telnyx gives (or a doubling backoff) and the same attempt is sent again: throttling never uses
  * up a fax's attempts, and its slot stays held, since nobody may send meanwhile anyway.
  */
@@ -141,7 +140,7 @@ async function submitThrottled(
   request: Parameters<TelnyxClient['submitFax']>[0],
 ): Promise<SubmitOutcome> {
   for (let throttled = 0; ; throttled++) {
-    await deps.limiter.take();
+    if (throttled > 0) await deps.limiter.take();
     const outcome = await deps.telnyx.submitFax(request);
     if (outcome.kind !== 'retryable' || outcome.status !== 429) return outcome;
     const backoffMs = Math.min(500 * 2 ** throttled, MAX_THROTTLE_MS);

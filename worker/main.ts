@@ -73,6 +73,7 @@ export async function startWorkerService(
       await keeper.close();
       await worker.close();
       await queue.close();
+      await telnyx.close();
       redis.disconnect();
     },
   };

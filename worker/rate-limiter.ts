@@ -8,6 +8,8 @@ import type { FaxRedis } from '../shared/redis.ts';
  * pauses all of them until Telnyx's reset.
  */
 export interface RateLimiter {
+  /** Ms between requests (0: no rate limit, only 429 pauses). */
+  readonly intervalMs: number;
   /** Waits for this process's turn to call Telnyx. */
   take(): Promise<void>;
   /** Pauses every worker's calls for `ms`. */
@@ -21,6 +23,7 @@ export function createRateLimiter(
 ): RateLimiter {
   const intervalMs = requestsPerSecond === undefined ? 0 : 1000 / requestsPerSecond;
   return {
+    intervalMs,
     async take() {
       const waitMs = Number(await redis.rateLimit(keys.rate.next, keys.rate.pause, 'take', intervalMs));
       if (waitMs > 0) await sleep(waitMs);

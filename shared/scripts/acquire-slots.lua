@@ -1,29 +1,41 @@
 --[[
-  Takes a slot in every scope that applies to a fax, all or none, before its POST to Telnyx; or, when a
-  scope is full, puts the fax in that scope's line (parks it). Faxes earlier in a scope's line keep
-  their turn: a newcomer only takes a slot that no earlier waiting fax is owed.
+  A worker's claim on one attempt of a fax, in one step: if the fax is still queued at that attempt,
+  take a slot in every scope that applies to it, all or none, and reserve its turn under the Telnyx
+  rate limit (lib/rate.lua); or, when a scope is full, put the fax in that scope's line (park it).
+  Faxes earlier in a scope's line keep their turn: a newcomer only takes a slot that no earlier
+  waiting fax is owed.
 
   KEYS[1] fax record
+  KEYS[2] rate limit: next free send time
+  KEYS[3] rate limit: paused until
   ARGV[1] slot settings (JSON, shared/slots/settings.ts)
   ARGV[2] fax id
   ARGV[3] BullMQ job id (to wake it when a slot frees)
-  ARGV[4] connection id
-  ARGV[5] destination (`to`)
-  ARGV[6] priority (0 = none; lower goes first, as in BullMQ)
+  ARGV[4] the attempt the job sends
+  ARGV[5] priority (0 = none; lower goes first, as in BullMQ)
+  ARGV[6] ms between Telnyx requests (0 = no rate limit)
 
-  Returns { 1, '', woken job ids }           slots held (also when already held: a redelivered job)
-          { 0, scope, woken job ids }        parked waiting for `scope`
+  Returns { 1, request, ms to wait before the POST, woken job ids }   slots held (also when already
+                                                                       held: a redelivered job)
+          { 0, request, scope, woken job ids }                        parked waiting for `scope`
+          { 2, status, attempt }                                      not queued at this attempt
+          { -1 }                                                      no such fax
 ]]
 S = cjson.decode(ARGV[1])
-local record, faxId, jobId, connection, destination = KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local priority = tonumber(ARGV[6]) or 0
+local record, faxId, jobId = KEYS[1], ARGV[2], ARGV[3]
+local priority = tonumber(ARGV[5]) or 0
+local fields = redis.call('HMGET', record, 'status', 'attempt', 'request', 'slots')
+if not fields[1] or not fields[3] then return { -1 } end
+if fields[1] ~= 'queued' or fields[2] ~= ARGV[4] then return { 2, fields[1], fields[2] or '' } end
+local request = fields[3]
+local decoded = cjson.decode(request)
+local connection, destination = tostring(decoded.connection_id), tostring(decoded.to)
 local now = nowMs()
 local wake = {}
 
-local holding = redis.call('HGET', record, 'slots')
-if holding and holding ~= '' then
+if fields[4] and fields[4] ~= '' then
   redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
-  return { 1, '', wake }
+  return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake }
 end
 
 local scopes = { 'destination:' .. destination, 'connection:' .. connection }
@@ -57,7 +69,7 @@ if blocked then
   redis.call('HSET', record, 'parked_on', blocked, 'job_id', jobId)
   if previous and previous ~= blocked then wakeScope(previous, now, wake) end
   wakeScope(blocked, now, wake)
-  return { 0, blocked, wake }
+  return { 0, request, blocked, wake }
 end
 
 for _, scope in ipairs(scopes) do
@@ -66,4 +78,4 @@ for _, scope in ipairs(scopes) do
 end
 redis.call('HSET', record, 'slots', table.concat(scopes, '\n'), 'job_id', jobId)
 redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
-return { 1, '', wake }
+return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake }

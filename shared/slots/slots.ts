@@ -1,3 +1,4 @@
+import type { SendFaxRequest } from '../fax-request.ts';
 import type { Keys } from '../keys.ts';
 import type { FaxRedis } from '../redis.ts';
 import { type SlotSettings, slotArg } from './settings.ts';
@@ -13,30 +14,60 @@ export interface SlotRequest {
   readonly faxId: string;
   /** The BullMQ job that will send it: woken when a slot frees. */
   readonly jobId: string;
-  readonly connectionId: string;
-  readonly to: string;
+  /** The attempt that job sends: nothing is taken unless the fax is still queued at it. */
+  readonly attempt: number;
   /** BullMQ priority (0 = none; lower numbers first). */
   readonly priority: number;
+  /** Ms between Telnyx requests under the shared rate limit (0 = none). */
+  readonly rateIntervalMs: number;
 }
 
 export type AcquireResult =
-  /** The fax holds a slot in every scope; send it. */
-  | { readonly kind: 'held'; readonly wake: readonly string[] }
+  /** The fax holds a slot in every scope; POST it after `waitMs` (its turn under the rate limit). */
+  | {
+      readonly kind: 'held';
+      readonly request: SendFaxRequest;
+      readonly waitMs: number;
+      readonly wake: readonly string[];
+    }
   /** `scope` is full: the fax waits in its line until a slot frees. */
-  | { readonly kind: 'parked'; readonly scope: string; readonly wake: readonly string[] };
+  | { readonly kind: 'parked'; readonly scope: string; readonly wake: readonly string[] }
+  /** The fax is no longer queued at this attempt (sent, ended, or sent again as another attempt). */
+  | { readonly kind: 'moved-on'; readonly status: string; readonly attempt: number }
+  | { readonly kind: 'unknown' };
 
-/** Takes a slot in every scope of a fax, all or none, or parks it (shared/scripts/acquire-slots.lua). */
-export async function acquireSlots(store: SlotStore, request: SlotRequest): Promise<AcquireResult> {
-  const [held, scope, wake] = (await store.redis.acquireSlots(
-    store.keys.fax(request.faxId),
+/**
+ * A worker's claim on one attempt of a fax (shared/scripts/acquire-slots.lua): a slot in every scope,
+ * all or none, and its turn under the rate limit; or a place in the line of the first full scope.
+ */
+export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promise<AcquireResult> {
+  const reply = (await store.redis.acquireSlots(
+    store.keys.fax(claim.faxId),
+    store.keys.rate.next,
+    store.keys.rate.pause,
     slotArg(store.slots),
-    request.faxId,
-    request.jobId,
-    request.connectionId,
-    request.to,
-    request.priority,
-  )) as [number, string, string[]];
-  return held === 1 ? { kind: 'held', wake } : { kind: 'parked', scope, wake };
+    claim.faxId,
+    claim.jobId,
+    claim.attempt,
+    claim.priority,
+    claim.rateIntervalMs,
+  )) as [number, string?, (string | number)?, string[]?];
+  const [code, first, second, wake = []] = reply;
+  switch (code) {
+    case 1:
+      return {
+        kind: 'held',
+        request: JSON.parse(first as string) as SendFaxRequest,
+        waitMs: Number(second),
+        wake,
+      };
+    case 0:
+      return { kind: 'parked', scope: String(second), wake };
+    case 2:
+      return { kind: 'moved-on', status: String(first), attempt: Number(second) };
+    default:
+      return { kind: 'unknown' };
+  }
 }
 
 /**

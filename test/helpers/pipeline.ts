@@ -2,11 +2,10 @@ import type { ExecutionContext } from 'ava';
 import { startProducerService } from '../../producer/main.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { parseStreamEntry, type StreamEntry } from '../../shared/events.ts';
-import { createKeys, type Keys } from '../../shared/keys.ts';
+import type { Keys } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { slotSettings } from '../../shared/slots/settings.ts';
 import { connectRedis, type FaxRedis } from '../../shared/redis.ts';
-import type { Runtime } from '../../shared/runtime.ts';
+import { createRuntime, type Runtime } from '../../shared/runtime.ts';
 import { startSimulatorService } from '../../simulator/main.ts';
 import type { SimulatorOptionsInput } from '../../simulator/options.ts';
 import type { Simulator } from '../../simulator/simulator.ts';
@@ -67,17 +66,13 @@ export async function startPipeline(
     ...options.simulator,
   });
   t.teardown(() => sim.close());
-  const keys = createKeys(config.env.FAX_KEY_PREFIX, config.env.FAX_STREAM_KEY);
-  const base = {
-    config,
+  const base = createRuntime(config, {
     redisUrl: redisInfo.url,
-    keys,
     logger,
     telnyx: { apiKey: 'test-key', baseUrl: `${sim.url}/v2`, publicKey: sim.simulator.publicKey },
     webhookUrl: undefined,
-    streamMaxLen: 100_000,
-    slots: slotSettings(config.env, keys.prefix),
-  };
+  });
+  const { keys } = base;
   const webhook = await startWebhookService(base, 0);
   t.teardown(() => webhook.close());
   const webhookUrl = `${webhook.url}/webhooks/telnyx`;
