@@ -22,6 +22,7 @@ if (json) {
     `release -> next dispatch: p50 ${ms(utilization.releaseToSendP50Ms)}, p99 ${ms(utilization.releaseToSendP99Ms)}   goal p99 < 100 ms   ${utilization.releaseToSendP99Ms < 100 ? 'met' : 'NOT MET'}`,
     `max calls in flight at the simulator: ${utilization.maxInFlight} (limit ${utilization.channels})`,
     `dispatch throughput, limits off (${throughput.jobs} jobs, concurrency ${throughput.concurrency}): ${throughput.pipelinePerSecond.toFixed(0)} faxes/s vs raw BullMQ no-op ${throughput.rawBullmqPerSecond.toFixed(0)} jobs/s = ${pct(ratio)}   goal >= 50 %   ${ratio >= 0.5 ? 'met' : 'NOT MET'}`,
+    `worker CPU: ${throughput.pipelineCpuMsPerFax.toFixed(2)} ms per fax (POST to Telnyx included) vs ${throughput.rawCpuMsPerJob.toFixed(2)} ms per raw no-op job`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

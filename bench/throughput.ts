@@ -4,7 +4,7 @@ import { createProducer } from '../producer/producer.ts';
 import { createKeys } from '../shared/keys.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { slotSettings } from '../shared/slots/settings.ts';
-import { destination, logger, startWorld, until } from './world.ts';
+import { cpuSeconds, destination, logger, startWorld, until } from './world.ts';
 
 export interface ThroughputResult {
   readonly jobs: number;
@@ -13,6 +13,9 @@ export interface ThroughputResult {
   readonly rawBullmqPerSecond: number;
   /** Faxes a second our worker POSTs to the simulator with every limit off. */
   readonly pipelinePerSecond: number;
+  /** CPU ms per job of the raw worker's process, and per fax of ours (its Telnyx HTTP call included). */
+  readonly rawCpuMsPerJob: number;
+  readonly pipelineCpuMsPerFax: number;
 }
 
 const rate = (times: readonly number[]) =>
@@ -35,6 +38,7 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
       );
     }
     const done: number[] = [];
+    const cpuBefore = process.cpuUsage();
     const raw = new Worker(
       'noop',
       async () => {
@@ -43,6 +47,7 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
       { connection, prefix: 'raw', concurrency },
     );
     await until(() => done.length >= jobs, 120_000, 'raw BullMQ backlog processed');
+    const rawCpu = process.cpuUsage(cpuBefore);
     await raw.close();
     await queue.close();
     connection.disconnect();
@@ -67,9 +72,14 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
         media_url: 'https://example.com/a.pdf',
       });
     }
-    world.startWorker(limitsOff);
+    const worker = world.startWorker(limitsOff);
     const stats = world.sim.simulator.lifecycle.stats;
+    // The worker's CPU from its first POST (after its start-up) to its last.
+    await until(() => stats.accepted > 0, 60_000, 'the first POST');
+    const startCpu = cpuSeconds(worker.pid as number);
+    const startCount = stats.accepted;
     await until(() => stats.accepted >= jobs, 300_000, 'every fax POSTed');
+    const workerCpu = cpuSeconds(worker.pid as number) - startCpu;
     await producer.close();
     redis.disconnect();
     return {
@@ -77,6 +87,9 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
       concurrency,
       rawBullmqPerSecond: rate(done),
       pipelinePerSecond: rate(stats.postTimes),
+      // The raw worker shares this process with nothing else busy; its start-up is not in the figure.
+      rawCpuMsPerJob: (rawCpu.user + rawCpu.system) / 1000 / jobs,
+      pipelineCpuMsPerFax: (workerCpu * 1000) / (jobs - startCount),
     };
   } finally {
     await world.close();

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { loadConfig } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { type RedisServer, startRedisServer } from '../shared/redis-server.ts';
@@ -29,20 +30,12 @@ export async function startWorld(simulator: SimulatorOptionsInput) {
     config: (extra: Record<string, string>) => loadConfig(env(extra)),
     /** `fax start worker` in its own process, as deployed. */
     startWorker(extra: Record<string, string>) {
-      const child = spawn(
-        'node',
-        [
-          ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
-          FAX_CLI,
-          'start',
-          'worker',
-        ],
-        {
-          env: { ...process.env, ...env(extra) },
-          stdio: ['ignore', 'ignore', 'inherit'],
-        },
-      );
+      const child = spawn('node', [FAX_CLI, 'start', 'worker'], {
+        env: { ...process.env, ...env(extra) },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
       children.push(child);
+      return child;
     },
     async close() {
       for (const child of children) {
@@ -65,3 +58,11 @@ export async function until(done: () => boolean | Promise<boolean>, timeoutMs: n
 
 /** A distinct valid destination number per index. */
 export const destination = (i: number) => `+1312945${String(1000 + (i % 9000)).padStart(4, '0')}`;
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}

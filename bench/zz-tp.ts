@@ -1,2 +1,0 @@
-import { measureThroughput } from './throughput.ts';
-console.log(await measureThroughput(3000, 16));
