@@ -11,3 +11,6 @@ export { createKeys, type Keys } from './shared/keys.ts';
 export { createLogger } from './shared/logger.ts';
 export { connectRedis, type FaxRedis } from './shared/redis.ts';
 export { FAX_STATUSES, type FaxStatus } from './shared/status.ts';
+/** Channel slot state for monitoring; change limits with `fax limits` (it also wakes waiting faxes). */
+export { type LimitsSnapshot, readLimits, type ScopeState } from './shared/slots/limits.ts';
+export { type SlotSettings, slotSettings } from './shared/slots/settings.ts';
