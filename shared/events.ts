@@ -27,6 +27,11 @@ export interface FaxEvent {
   readonly dedupe: boolean;
   /** client_state to publish for faxes that are not ours (ours carry the caller's from the record). */
   readonly clientState?: string;
+  /**
+   * A final status whose fax keeps its channel slots until a final webhook of the same attempt or
+   * the lease's reconciliation: a POST that may have created a call failed for good.
+   */
+  readonly keepSlots?: boolean;
 }
 
 export interface ApplyResult {
@@ -90,6 +95,7 @@ export function applyEventArgs(sink: Omit<EventSink, 'redis'>, event: FaxEvent):
     event.clientState ?? '',
     slotArg(sink.slots),
     capacity ?? '',
+    event.keepSlots ? '1' : '',
   ];
 }
 

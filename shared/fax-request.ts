@@ -28,7 +28,11 @@ const integerFields = ['black_threshold'] as const;
 export const sendFaxRequestSchema = z
   .strictObject(
     {
-      connection_id: z.string({ error: 'is required' }).min(1, 'must not be empty').max(64),
+      connection_id: z
+        .string({ error: 'is required' })
+        .min(1, 'must not be empty')
+        .max(64)
+        .regex(/^[!-~]+$/, 'must be printable characters without spaces'),
       to: z
         .string({ error: 'is required' })
         .refine(isFaxDestination, 'must be an E.164 number (+13125550100) or a SIP URI (sip:user@host)'),

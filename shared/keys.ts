@@ -18,7 +18,10 @@ export interface Keys {
   seenEvent(eventId: string): string;
   /** Sorted set of faxes holding a Telnyx channel, scored by the time they were accepted. */
   readonly inFlight: string;
-  /** Channel slot state; the scripts build the same names from the prefix (shared/scripts/lib/slots.lua). */
+  /**
+   * Channel slot state. The Lua scripts build these names (and `:slots:seq`, `:slots:sweep`) from the
+   * prefix themselves: shared/scripts/lib/slots.lua lists them all.
+   */
   readonly slots: SlotKeys;
   /** The shared Telnyx API rate limiter: next free send time, and a pause after a 429. */
   readonly rate: { readonly next: string; readonly pause: string };

@@ -12,6 +12,11 @@ export function faxJobId(faxId: string, attempt = 1): string {
   return attempt <= 1 ? faxId : `${faxId}-${attempt}`;
 }
 
+/** The attempt a job id of {@link faxJobId} sends for that fax. */
+export function attemptOfJob(faxId: string, jobId: string): number {
+  return jobId === faxId ? 1 : Number(jobId.slice(faxId.length + 1));
+}
+
 export const FAX_JOB_NAME = 'send-fax';
 
 /** Job options for every fax: the job id is the fax id, so a fax is queued at most once. */

@@ -16,6 +16,7 @@ const SCRIPTS = {
   releaseSlots: { lua: withSlots('release-slots'), numberOfKeys: 1 },
   renewLease: { lua: withSlots('renew-lease'), numberOfKeys: 1 },
   slotTick: { lua: withSlots('slot-tick'), numberOfKeys: 1 },
+  leaveLine: { lua: withSlots('leave-line'), numberOfKeys: 1 },
   setLimit: { lua: withSlots('set-limit'), numberOfKeys: 1 },
   limitsSnapshot: { lua: withSlots('limits-snapshot'), numberOfKeys: 1 },
   rateLimit: { lua: withLibs('rate-limit', ['rate']), numberOfKeys: 2 },

@@ -34,6 +34,15 @@ export interface SimulatorStats {
   /** Highest number of simultaneous calls per connection id and per outbound profile. */
   maxInFlightByConnection: Record<string, number>;
   maxInFlightByProfile: Record<string, number>;
+  /**
+   * The most calls ever asked for at once — those in flight plus a new one, whether it was then
+   * refused over a limit or not — overall, per connection, per profile and per destination. A sender
+   * that respects the limits never makes these exceed them.
+   */
+  maxDemand: number;
+  maxDemandByConnection: Record<string, number>;
+  maxDemandByProfile: Record<string, number>;
+  maxDemandPerDestination: number;
   /** Failed faxes by failure_reason. */
   failuresByReason: Record<string, number>;
   /** With `recordTimes` (ms, fractional): each POST's arrival, each call's end, and [time, calls in flight] at every change. */
@@ -77,6 +86,10 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     maxInFlightPerDestination: 0,
     maxInFlightByConnection: {},
     maxInFlightByProfile: {},
+    maxDemand: 0,
+    maxDemandByConnection: {},
+    maxDemandByProfile: {},
+    maxDemandPerDestination: 0,
     failuresByReason: {},
     postTimes: [],
     callEndTimes: [],
@@ -165,6 +178,24 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     if (options().recordTimes) stats.timeline.push([preciseNow(), stats.inFlight]);
   }
 
+  function noteDemand(fax: SimFax) {
+    stats.maxDemand = Math.max(stats.maxDemand, stats.inFlight + 1);
+    const byConnection = (perConnection.get(fax.connection_id) ?? 0) + 1;
+    stats.maxDemandByConnection[fax.connection_id] = Math.max(
+      stats.maxDemandByConnection[fax.connection_id] ?? 0,
+      byConnection,
+    );
+    const profile = profileOf(fax.connection_id);
+    if (profile !== undefined) {
+      const byProfile = (perProfile.get(profile) ?? 0) + 1;
+      stats.maxDemandByProfile[profile] = Math.max(stats.maxDemandByProfile[profile] ?? 0, byProfile);
+    }
+    stats.maxDemandPerDestination = Math.max(
+      stats.maxDemandPerDestination,
+      (perDestination.get(fax.to) ?? 0) + 1,
+    );
+  }
+
   /** The failure Telnyx would give a call over one of its channel limits, if any. */
   function overLimit(fax: SimFax): string | undefined {
     const opts = options();
@@ -239,6 +270,7 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
 
   function run(fax: SimFax) {
     const opts = options();
+    noteDemand(fax);
     const refused = overLimit(fax);
     void move(fax, 'queued', 'fax.queued');
     if (refused) {

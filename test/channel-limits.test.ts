@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { Queue } from 'bullmq';
+import { releaseToSend } from '../bench/stats.ts';
 import { assignProfile, readLimits, setLimit } from '../shared/slots/limits.ts';
+import { FAX_QUEUE } from '../shared/keys.ts';
 import type { SlotStore } from '../shared/slots/slots.ts';
 import { queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 import { FAX_CLI, startFaxProcess } from './helpers/processes.ts';
@@ -16,6 +19,14 @@ const store = (pipeline: TestPipeline): SlotStore => ({
 
 /** A valid North American number per index, so destinations repeat every `distinct` faxes. */
 const destination = (i: number, distinct: number) => `+1312945${String(7000 + (i % distinct))}`;
+
+async function until(done: () => Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 async function queueMany(pipeline: TestPipeline, count: number, fax: (i: number) => Record<string, unknown>) {
   const ids: string[] = [];
@@ -60,12 +71,14 @@ test('three worker processes and a backlog of 300 faxes: no scope over its limit
   const stats = pipeline.simulator.lifecycle.stats;
   t.deepEqual(stats.failuresByReason, {}, 'no fax hit a Telnyx channel limit');
   t.is(stats.delivered, 300);
-  t.is(stats.maxInFlight, 6, 'the account limit was reached (channels used) and never passed');
-  t.true((stats.maxInFlightByConnection.c1 ?? 0) <= 3);
-  t.true((stats.maxInFlightByConnection.c2 ?? 0) <= 3);
-  t.true((stats.maxInFlightByConnection.c3 ?? 0) <= 2);
-  t.true((stats.maxInFlightByProfile.p1 ?? 0) <= 4);
-  t.is(stats.maxInFlightPerDestination, 1, 'one call at a time to a destination');
+  t.is(stats.maxInFlight, 6, 'the account limit was reached: its channels were all used');
+  // Demand counts every call asked for, refused or not: over a limit shows here.
+  t.is(stats.maxDemand, 6, 'the account limit was never passed');
+  t.true((stats.maxDemandByConnection.c1 ?? 0) <= 3, JSON.stringify(stats.maxDemandByConnection));
+  t.true((stats.maxDemandByConnection.c2 ?? 0) <= 3);
+  t.true((stats.maxDemandByConnection.c3 ?? 0) <= 2);
+  t.true((stats.maxDemandByProfile.p1 ?? 0) <= 4, JSON.stringify(stats.maxDemandByProfile));
+  t.is(stats.maxDemandPerDestination, 1, 'one call at a time to a destination');
   t.deepEqual(new Set(Object.values(stats.postsByFax)), new Set([1]), 'every fax POSTed exactly once');
   t.is(Object.keys(stats.postsByFax).length, 300);
   const after = await readLimits(store(pipeline));
@@ -78,14 +91,19 @@ test('three worker processes and a backlog of 300 faxes: no scope over its limit
 test('a fax waiting for a slot is sent the moment one frees, without waiting for the slot keeper', async (t) => {
   const pipeline = await startPipeline(t, {
     env: { FAX_ACCOUNT_CHANNEL_LIMIT: '2', TELNYX_RATE_LIMIT: 'none' },
-    simulator: { stepMs: 5, callMs: 20, accountChannelLimit: 2 },
+    simulator: { stepMs: 5, callMs: 20, accountChannelLimit: 2, recordTimes: true },
     // The keeper would only act after a minute: every dispatch here comes from a release.
     keeper: { intervalMs: 60_000, batch: 50, sweepMs: 60_000 },
   });
   const ids = await queueMany(pipeline, 30, (i) => ({ to: destination(i, 30) }));
   const statuses = await pipeline.waitForAll(ids, 15_000);
   t.deepEqual(new Set(statuses), new Set(['delivered']));
-  t.is(pipeline.simulator.lifecycle.stats.maxInFlight, 2);
+  const stats = pipeline.simulator.lifecycle.stats;
+  t.is(stats.maxDemand, 2);
+  // Every call's end is followed by the next POST long before the keeper's minute: no poll did it.
+  const gaps = releaseToSend(stats.callEndTimes.slice(0, -2), stats.postTimes.slice(2));
+  t.is(gaps.length, 28);
+  t.true(Math.max(...gaps) < 5000, `slowest release → next POST: ${Math.max(...gaps)} ms`);
 });
 
 test('a full connection does not hold up faxes for another connection', async (t) => {
@@ -100,6 +118,7 @@ test('a full connection does not hold up faxes for another connection', async (t
   const statuses = await Promise.all(busy.map((id) => pipeline.redis.hget(pipeline.keys.fax(id), 'status')));
   t.is(statuses.filter((status) => status === 'queued').length, 2, `c1's backlog still waits: ${statuses}`);
   t.deepEqual(pipeline.simulator.lifecycle.stats.failuresByReason, {});
+  t.is(pipeline.simulator.lifecycle.stats.maxDemandByConnection.c1, 1);
 });
 
 test("a lost terminal webhook: the lease runs out, Telnyx is asked, the fax's real outcome is published and its slot comes back", async (t) => {
@@ -125,7 +144,7 @@ test("a lost terminal webhook: the lease runs out, Telnyx is asked, the fax's re
     entries.find((entry) => entry.fax_id === ids[1] && entry.final),
     { failure_reason: 'user_busy' },
   );
-  t.is(pipeline.simulator.lifecycle.stats.maxInFlight, 1);
+  t.is(pipeline.simulator.lifecycle.stats.maxDemand, 1);
   t.deepEqual(pipeline.simulator.lifecycle.stats.failuresByReason, { user_busy: 1 });
 });
 
@@ -143,7 +162,7 @@ test('a lease that runs out while the call goes on is renewed, not freed', async
     {},
     'the second fax was not sent while the first still held the channel',
   );
-  t.is(stats.maxInFlight, 1);
+  t.is(stats.maxDemand, 1);
   const reconciled = (await pipeline.entries()).filter((entry) => entry.event_type === 'fax.reconciled');
   t.true(reconciled.some((entry) => entry.fax_id === ids[0] && entry.status === 'sending' && !entry.final));
 });
@@ -228,4 +247,45 @@ test('fax limits: set at run time without a restart, shown with in-flight counts
   t.regex(bad.stderr, /a limit is a whole number \(0 or more\) or "none"/);
   const unknown = await run('node', [FAX_CLI, 'limits', 'set', 'galaxy', '3'], { env }).catch((e) => e);
   t.regex(unknown.stderr, /scope must be one of account, destination, connection, profile/);
+});
+
+test('a POST that may have created a call keeps its slot after failing for good, until reconciliation frees it', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: {
+      FAX_ACCOUNT_CHANNEL_LIMIT: '1',
+      FAX_SUBMIT_ATTEMPTS: '1',
+      FAX_SLOT_LEASE_SECONDS: '1',
+      TELNYX_RATE_LIMIT: 'none',
+    },
+    simulator: { stepMs: 5, callMs: 20, failNextPosts: [500] },
+  });
+  const [first, second] = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  await pipeline.waitForFax(first as string, (entries) => entries.some((entry) => entry.final), 5000);
+  const account = (await readLimits(store(pipeline))).scopes.find((scope) => scope.scope === 'account');
+  t.like(account, { inFlight: 1, waiting: 1 }, 'the failed fax still holds the channel; the next one waits');
+  t.deepEqual(await pipeline.waitForAll([first as string, second as string], 10_000), [
+    'failed',
+    'delivered',
+  ]);
+  t.like(await pipeline.redis.hgetall(pipeline.keys.fax(first as string)), {
+    failure_reason: 'submission_failed',
+  });
+});
+
+test('a waiting fax whose job was removed is queued again by the slot keeper and sent', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 600 },
+    slots: { wakeRetryMs: 300 },
+    keeper: { intervalMs: 200, batch: 50, sweepMs: 1000 },
+  });
+  const [first, second] = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  const queue = new Queue(FAX_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
+  t.teardown(() => queue.close());
+  await until(async () => (await queue.getJobState(second as string)) === 'delayed', 5000);
+  await (await queue.getJob(second as string))?.remove();
+  t.deepEqual(await pipeline.waitForAll([first as string, second as string], 10_000), [
+    'delivered',
+    'delivered',
+  ]);
 });

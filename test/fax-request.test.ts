@@ -39,6 +39,11 @@ test('missing required fields are each named', (t) => {
   t.deepEqual(pointers({ ...valid, media_url: undefined }), ['/media_url']);
 });
 
+test('a connection_id with spaces or control characters is refused (it names a channel-limit scope)', (t) => {
+  t.deepEqual(pointers({ ...valid, connection_id: '123\n456' }), ['/connection_id']);
+  t.deepEqual(pointers({ ...valid, connection_id: '123 456' }), ['/connection_id']);
+});
+
 test('numbers that are not valid E.164 are rejected by field', (t) => {
   t.deepEqual(pointers({ ...valid, to: '3129457420' }), ['/to']);
   t.deepEqual(pointers({ ...valid, from: '+1555' }), ['/from']);

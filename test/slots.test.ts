@@ -4,7 +4,7 @@ import { createFaxRecord, readFaxRecord } from '../shared/fax-record.ts';
 import { loadConfig } from '../shared/config.ts';
 import { createKeys } from '../shared/keys.ts';
 import { connectRedis } from '../shared/redis.ts';
-import { readLimits, setLimit } from '../shared/slots/limits.ts';
+import { assignProfile, readLimits, setLimit } from '../shared/slots/limits.ts';
 import { type SlotSettings, slotSettings } from '../shared/slots/settings.ts';
 import { acquireSlots, slotTick } from '../shared/slots/slots.ts';
 import { createRateLimiter } from '../worker/rate-limiter.ts';
@@ -82,15 +82,26 @@ const D3 = '+13125550103';
 const D4 = '+13125550104';
 
 test('a fax takes a slot in every scope or in none', async (t) => {
-  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '5', FAX_DESTINATION_CONCURRENCY: '1' });
-  const a = await s.fax(D1);
-  const b = await s.fax(D1);
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1', FAX_DESTINATION_CONCURRENCY: '1' });
+  const a = await s.fax(D1, 'c1');
+  const b = await s.fax(D2, 'c2');
   t.like(await s.acquire(a), { kind: 'held' });
-  t.like(await s.acquire(b), { kind: 'parked', scope: `destination:${D1}` });
-  t.is(await s.held('account'), 1, 'the parked fax took no account slot');
-  t.is(await s.held('connection:c1'), 1, 'nor a connection slot');
-  t.deepEqual(await s.redis.zrange(s.keys.slots.held(`destination:${D1}`), '0', '-1'), [a]);
+  // b's destination and connection are free; the account, checked last, is full.
+  t.like(await s.acquire(b), { kind: 'parked', scope: 'account' });
+  t.is(await s.held(`destination:${D2}`), 0, 'the parked fax took no destination slot');
+  t.is(await s.held('connection:c2'), 0, 'nor a connection slot');
+  t.deepEqual(await s.redis.zrange(s.keys.slots.held('account'), '0', '-1'), [a]);
   t.is(await s.redis.hget(s.keys.fax(b), 'slots'), null);
+});
+
+test("nothing is taken for a fax that is no longer queued at the job's attempt", async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '5' });
+  const a = await s.fax(D1);
+  await s.acquire(a);
+  await s.webhook(a, 'fax.delivered', 'delivered');
+  t.like(await s.acquire(a), { kind: 'moved-on', status: 'delivered' });
+  t.like(await s.acquire('no-such-fax'), { kind: 'unknown' });
+  t.is(await s.held('account'), 0);
 });
 
 test('a job redelivered for a fax that holds its slots keeps them and takes no more', async (t) => {
@@ -136,7 +147,8 @@ test('a higher priority fax goes ahead of earlier ones in the line', async (t) =
 });
 
 test('a duplicate or late terminal webhook frees nothing twice', async (t) => {
-  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '2' });
+  // No wake de-duplication: a second release would wake a second fax.
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '2' }, { wakeRetryMs: 0 });
   const [a, b, c, d] = [await s.fax(D1), await s.fax(D2), await s.fax(D3), await s.fax(D4)];
   await s.acquire(a);
   await s.acquire(b);
@@ -153,7 +165,102 @@ test('a duplicate or late terminal webhook frees nothing twice', async (t) => {
   t.deepEqual(await s.redis.zrange(s.keys.slots.held('account'), '0', '-1'), [b]);
 });
 
-test('a lease runs on Redis time, is extended by progress webhooks, and expires into one keeper round', async (t) => {
+test("news of an old attempt's call never frees or redirects the new attempt's slots", async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '5' });
+  const a = await s.fax(D1);
+  await s.acquire(a);
+  await s.webhook(a, 'fax.failed', 'failed', {
+    failureReason: 'user_channel_limit_exceeded',
+    telnyxFaxId: 'old',
+  });
+  t.like(await s.acquire(a, 0, 2), { kind: 'held' });
+  // Late news of attempt 1's call: its own 202 recorded late, a reordered webhook, a final one.
+  await s.webhook(a, 'fax.submitted', 'submitted', { telnyxFaxId: 'old' });
+  await s.webhook(a, 'fax.sending.started', 'sending', { telnyxFaxId: 'old' });
+  await s.webhook(a, 'fax.delivered', 'delivered', { telnyxFaxId: 'old' });
+  t.is(await s.held('account'), 1, 'attempt 2 still holds its slot');
+  t.like(await readFaxRecord(s.redis, s.keys, a), { status: 'queued', attempt: 2, telnyxFaxId: undefined });
+  await s.webhook(a, 'fax.submitted', 'submitted', { telnyxFaxId: 'new', attempt: 2 });
+  t.like(await readFaxRecord(s.redis, s.keys, a), { status: 'submitted', telnyxFaxId: 'new' });
+});
+
+test('a fax that ends while waiting leaves the line and wakes the next', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' });
+  const [a, b, c] = [await s.fax(D1), await s.fax(D2), await s.fax(D3)];
+  await s.acquire(a);
+  await s.acquire(b);
+  await s.acquire(c);
+  await s.webhook(a, 'fax.delivered', 'delivered');
+  // b was woken for a's slot; it ends (cancelled, say) before taking it: c is owed the slot now.
+  const ended = await s.webhook(b, 'fax.failed', 'failed', { failureReason: 'sender_canceled' });
+  t.deepEqual(ended.wake, [`job-${c}`]);
+  t.deepEqual(await s.redis.zrange(s.keys.slots.parked('account'), '0', '-1'), [c]);
+});
+
+test('a final failure that keeps its slots holds them until a final webhook of the same attempt', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' });
+  const [a, b] = [await s.fax(D1), await s.fax(D2)];
+  await s.acquire(a);
+  await s.acquire(b);
+  const failed = await s.webhook(a, 'fax.failed', 'failed', {
+    failureReason: 'submission_failed',
+    keepSlots: true,
+    dedupe: false,
+  });
+  t.true(failed.final);
+  t.deepEqual(failed.wake, []);
+  t.is(await s.held('account'), 1, 'the call the POST may have created still counts');
+  const progress = await s.webhook(a, 'fax.sending.started', 'sending');
+  t.deepEqual(progress.wake, [], 'its call goes on');
+  const end = await s.webhook(a, 'fax.delivered', 'delivered');
+  t.deepEqual(end.wake, [`job-${b}`], "that call's end frees the slot");
+  t.is(await s.held('account'), 0);
+  t.like(await readFaxRecord(s.redis, s.keys, a), { status: 'failed' });
+});
+
+test("a connection moved to another profile takes its calls in flight along, and its waiting faxes leave the old profile's line", async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '10' });
+  await setLimit(s.sink, { kind: 'profile', id: 'p1' }, 1);
+  await setLimit(s.sink, { kind: 'profile', id: 'p2' }, 1);
+  await assignProfile(s.sink, 'c1', 'p1');
+  const [a, b] = [await s.fax(D1, 'c1'), await s.fax(D2, 'c1')];
+  await s.acquire(a);
+  t.like(await s.acquire(b), { kind: 'parked', scope: 'profile:p1' });
+  const wake = await assignProfile(s.sink, 'c1', 'p2');
+  t.true(wake.includes(`job-${b}`), 'b no longer needs p1');
+  t.is(await s.held('profile:p1'), 0);
+  t.deepEqual(
+    await s.redis.zrange(s.keys.slots.held('profile:p2'), '0', '-1'),
+    [a],
+    "a's call counts against p2",
+  );
+  t.like(await s.acquire(b), { kind: 'parked', scope: 'profile:p2' }, 'p2 is full with a');
+  await s.webhook(a, 'fax.delivered', 'delivered');
+  t.is(await s.held('profile:p2'), 0, 'released from the profile it was moved to');
+});
+
+test('the keeper queues a next attempt nobody queued and wakes faxes a raised limit lets through', async (t) => {
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' }, { outboxGraceMs: 200 });
+  const [a, b, c] = [await s.fax(D1, 'c9'), await s.fax(D2), await s.fax(D3)];
+  await s.acquire(a);
+  await s.acquire(b);
+  await s.acquire(c);
+  // a's account slot goes to b, the first in line; c waits on. (Only connection c9 is lowered.)
+  const failed = await s.webhook(a, 'fax.failed', 'failed', {
+    failureReason: 'connection_channel_limit_exceeded',
+  });
+  t.deepEqual(failed.wake, [`job-${b}`]);
+  t.deepEqual((await slotTick(s.sink, 10, 1)).unqueued, [], 'the handoff gets the grace period first');
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  // Raised behind the scripts' back: only the sweep can notice.
+  await s.redis.hset(s.keys.slots.limits, 'account', '3');
+  const tick = await slotTick(s.sink, 10, 1);
+  t.deepEqual(tick.unqueued, [{ faxId: a, attempt: 2 }]);
+  t.deepEqual(tick.wake, [`job-${c}`], 'b was woken already');
+  t.deepEqual((await slotTick(s.sink, 10, 1000)).unqueued, [], 'claimed for the grace period');
+});
+
+test('a lease is extended by progress webhooks and expires into one keeper round', async (t) => {
   const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '2', FAX_SLOT_LEASE_SECONDS: '0.4' });
   const a = await s.fax(D1);
   await s.acquire(a);

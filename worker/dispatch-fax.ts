@@ -63,7 +63,11 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   }
 
   const { client_state: callerState, webhook_url: callerWebhook, ...request } = slot.request;
-  if (slot.waitMs > 0) await sleep(slot.waitMs);
+  if (slot.waitMs > 0) {
+    await sleep(slot.waitMs);
+    // A 429 elsewhere while this fax waited for its turn pauses it too.
+    await deps.limiter.waitOutPause();
+  }
   const webhookUrl = deps.webhookUrl ?? callerWebhook;
   const outcome = await submitThrottled(deps, log, {
     ...request,
@@ -113,7 +117,8 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
         'fax submission failed',
       );
       // No fax was created: its channel is free again. If one may have been (a timeout, a 5xx), the
-      // slot stays held until the fax's webhooks or reconciliation say otherwise.
+      // slot stays held, even once the fax has failed for good, until a webhook of that call or the
+      // lease's reconciliation says otherwise.
       if (!outcome.ambiguous) await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
       if (!lastTry) throw new RetryableSubmitError(outcome.detail);
       await recordOutcome({
@@ -123,6 +128,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
         failureReason: 'submission_failed',
         detail: outcome.detail,
         payload: { http_status: outcome.status ?? null },
+        keepSlots: outcome.ambiguous,
       });
       return;
     }

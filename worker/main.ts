@@ -4,6 +4,7 @@ import type { FaxJobData } from '../shared/queue.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import type { Runtime, Service } from '../shared/runtime.ts';
 import { createHandoff } from '../shared/slots/handoff.ts';
+import { publishDefaults } from '../shared/slots/limits.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { createFaxWorker } from './fax-worker.ts';
 import { createRateLimiter } from './rate-limiter.ts';
@@ -30,6 +31,13 @@ export async function startWorkerService(
   });
   const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: runtime.keys.bullPrefix });
   queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
+  const replaced = await publishDefaults({ redis, keys: runtime.keys, slots: runtime.slots });
+  if (Object.keys(replaced).length > 0) {
+    logger.warn(
+      { replaced, now: runtime.slots.defaults },
+      'this process changed the default channel limits every process uses (from its environment)',
+    );
+  }
   const handoff = createHandoff({
     queue,
     redis,

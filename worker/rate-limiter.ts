@@ -14,6 +14,8 @@ export interface RateLimiter {
   take(): Promise<void>;
   /** Pauses every worker's calls for `ms`. */
   pause(ms: number): Promise<void>;
+  /** Waits until a pause set by any worker (after a 429) is over. */
+  waitOutPause(): Promise<void>;
 }
 
 export function createRateLimiter(
@@ -30,6 +32,10 @@ export function createRateLimiter(
     },
     async pause(ms) {
       await redis.rateLimit(keys.rate.next, keys.rate.pause, 'pause', Math.max(1, Math.round(ms)));
+    },
+    async waitOutPause() {
+      const waitMs = Number(await redis.rateLimit(keys.rate.next, keys.rate.pause, 'take', 0));
+      if (waitMs > 0) await sleep(waitMs);
     },
   };
 }

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { slotTick } from '../shared/slots/slots.ts';
+import { Job } from 'bullmq';
+import { attemptOfJob } from '../shared/queue.ts';
+import { leaveLine, slotTick } from '../shared/slots/slots.ts';
 import { type ReconcileDeps, reconcileLease } from './reconcile.ts';
 
 export interface SlotKeeperOptions {
@@ -31,9 +33,29 @@ export function startSlotKeeper(
 ): SlotKeeper {
   const controller = new AbortController();
 
+  /** A fax woken for a slot long ago has not taken it: wake its job again, or find it gone. */
+  async function recoverStuck(faxId: string, jobId: string): Promise<void> {
+    const state = await deps.queue.getJobState(jobId);
+    const log = deps.logger.child({ faxId, jobId, jobState: state });
+    if (state === 'delayed') {
+      await deps.handoff.wake([jobId]);
+    } else if (state === 'failed') {
+      log.warn('the job of a waiting fax had failed: retrying it');
+      await (await Job.fromId(deps.queue, jobId))?.retry('failed');
+    } else if (state === 'unknown') {
+      log.warn('the job of a waiting fax is gone: queueing it again');
+      await deps.handoff.requeue(faxId, attemptOfJob(faxId, jobId), 0);
+    } else if (state === 'completed') {
+      log.warn('the job of a waiting fax ended without sending it: taking the fax out of the line');
+      await deps.handoff.wake(await leaveLine(deps, faxId));
+    }
+    // waiting, prioritized, active: on its way.
+  }
+
   async function runOnce(): Promise<void> {
     const tick = await slotTick(deps, options.batch, options.sweepMs);
     await deps.handoff.wake(tick.wake);
+    for (const { faxId, jobId } of tick.stuck) await recoverStuck(faxId, jobId);
     for (const { faxId, attempt } of tick.unqueued) {
       deps.logger.warn({ faxId, attempt }, 'queueing an attempt whose job was never added');
       await deps.handoff.requeue(faxId, attempt, 0);

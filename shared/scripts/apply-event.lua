@@ -34,6 +34,8 @@
   ARGV[16] slot settings (JSON, shared/slots/settings.ts)
   ARGV[17] channel-limit scope the failure names ('' = not a channel-limit failure; else 'connection',
            'profile' or 'account')
+  ARGV[18] '1': a final status that keeps the fax's slots until the lease runs out or a final webhook
+           of the same attempt arrives (a POST that may have created a call failed for good)
 
   Returns { code, stream entry id, status after, final (0/1), attempt, fax_id, telnyx_fax_id,
             job ids woken for freed slots, attempt queued again (0 = none), lowered scope ('' = none),
@@ -51,6 +53,7 @@ local faxId, direction, detail = ARGV[11], ARGV[12], ARGV[13]
 local maxlen = ARGV[14]
 S = cjson.decode(ARGV[16])
 local capacityKind = ARGV[17]
+local keepSlots = ARGV[18] == '1'
 local wake, requeued, loweredScope, loweredLimit, configuredLimitBefore = {}, 0, '', 0, -1
 
 if ttl > 0 then
@@ -77,9 +80,12 @@ if known then
     (attempt > curAttempt or (attempt == curAttempt and newRank > rank))
   local capacity = forward and capacityKind ~= '' and newStatus == 'failed' and attempt == curAttempt
     and (tonumber(current[6]) or 0) < S.maxCapacityRetries
-  if telnyxId ~= '' and not capacity and (current[5] == false or current[5] == '') then
+  -- The record keeps the Telnyx id of its current attempt only: news of an older attempt's call must
+  -- never make reconciliation look at the wrong call.
+  if telnyxId ~= '' and not capacity and attempt == curAttempt and (current[5] == false or current[5] == '') then
     redis.call('HSET', record, 'telnyx_fax_id', telnyxId)
   end
+  local holding = (redis.call('HGET', record, 'slots') or '') ~= ''
   if capacity then
     local scope = heldScope(faxId, capacityKind)
     if scope then
@@ -105,13 +111,25 @@ if known then
     if newRank >= 100 then
       final = 1
       redis.call('ZREM', inflight, faxId)
-      releaseSlots(faxId, now, wake)
-      unpark(faxId)
+      if keepSlots and holding then
+        redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
+      else
+        releaseSlots(faxId, now, wake)
+      end
+      local waitedFor = unpark(faxId)
+      if waitedFor then wakeScope(waitedFor, now, wake) end
     elseif telnyxId ~= '' then
       redis.call('ZADD', inflight, 'NX', now, faxId)
     end
+  elseif rank >= 100 and holding and attempt == curAttempt then
+    -- Ended, but its slots were kept for a call that may exist: that call's news decides.
+    if newRank >= 100 then
+      releaseSlots(faxId, now, wake)
+    else
+      redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
+    end
   end
-  if final == 0 and not capacity and attempt == curAttempt and (redis.call('HGET', record, 'slots') or '') ~= '' then
+  if final == 0 and not capacity and attempt == curAttempt and holding then
     redis.call('ZADD', slotKey('leases'), 'XX', now + S.leaseMs, faxId)
   end
   if telnyxId ~= '' then redis.call('SET', telnyxMap, faxId, 'EX', 2592000) end

@@ -25,7 +25,7 @@ for i = 1, #limits, 2 do
   if string.sub(field, 1, 11) == 'profile-of:' then
     assignments[#assignments + 1] = string.sub(field, 12)
     assignments[#assignments + 1] = limits[i + 1]
-  elseif string.find(field, ':') then
+  elseif string.find(field, ':') and string.sub(field, 1, 8) ~= 'default:' then
     add(field)
   end
 end

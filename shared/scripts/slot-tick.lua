@@ -10,7 +10,8 @@
   ARGV[2] at most this many of each kind per call
   ARGV[3] sweep period (ms)
 
-  Returns { fax ids to reconcile, job ids to promote, { fax id, attempt, ... } to queue }
+  Returns { fax ids to reconcile, job ids to promote (the sweep's), { fax id, attempt, ... } to queue,
+            { fax id, job id, ... } woken long ago without taking their slot (their job may be gone) }
 ]]
 S = cjson.decode(ARGV[1])
 local batch, sweepMs = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -20,14 +21,15 @@ local leases = slotKey('leases')
 local due = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, batch)
 for _, faxId in ipairs(due) do redis.call('ZADD', leases, now + S.claimMs, faxId) end
 
-local wake = {}
+local wake, stuck = {}, {}
 local woken = slotKey('woken')
 for _, faxId in ipairs(redis.call('ZRANGEBYSCORE', woken, '-inf', now - S.wakeRetryMs, 'LIMIT', 0, batch)) do
   local record = faxKey(faxId)
   local jobId = redis.call('HGET', record, 'job_id')
   if redis.call('HEXISTS', record, 'parked_on') == 1 and jobId then
     redis.call('ZADD', woken, now, faxId)
-    wake[#wake + 1] = jobId
+    stuck[#stuck + 1] = faxId
+    stuck[#stuck + 1] = jobId
   else
     redis.call('ZREM', woken, faxId)
   end
@@ -48,4 +50,4 @@ end
 
 if redis.call('SET', slotKey('sweep'), '1', 'NX', 'PX', sweepMs) then wakeAllWaiting(now, wake) end
 
-return { due, wake, queue }
+return { due, wake, queue, stuck }

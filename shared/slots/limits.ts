@@ -84,3 +84,29 @@ export async function readLimits(store: SlotStore): Promise<LimitsSnapshot> {
     profiles,
   };
 }
+
+/**
+ * Publishes this process's default limits (FAX_CHANNEL_LIMIT, FAX_ACCOUNT_CHANNEL_LIMIT,
+ * FAX_DESTINATION_CONCURRENCY) to Redis, where every process reads them: the latest started process's
+ * environment holds for all, so workers and webhook services never enforce different defaults.
+ * Resolves to the defaults it replaced that differed, for a warning.
+ */
+export async function publishDefaults(store: SlotStore): Promise<Record<string, string>> {
+  const { defaults } = store.slots;
+  const fields: Record<string, string> = {
+    'default:connection': limitText(defaults.connection),
+    'default:account': limitText(defaults.account),
+    'default:destination': limitText(defaults.destination),
+  };
+  const names = Object.keys(fields);
+  const before = await store.redis.hmget(store.keys.slots.limits, ...names);
+  await store.redis.hset(store.keys.slots.limits, fields);
+  const replaced: Record<string, string> = {};
+  names.forEach((name, i) => {
+    const previous = before[i];
+    if (previous !== null && previous !== undefined && previous !== fields[name]) replaced[name] = previous;
+  });
+  return replaced;
+}
+
+const limitText = (limit: number) => (limit < 0 ? 'none' : String(limit));

@@ -88,6 +88,11 @@ export async function releaseSlots(
   return wake;
 }
 
+/** Takes a fax out of the line it waits in; resolves to the job ids to wake. */
+export async function leaveLine(store: SlotStore, faxId: string): Promise<readonly string[]> {
+  return (await store.redis.leaveLine(store.keys.fax(faxId), slotArg(store.slots), faxId)) as string[];
+}
+
 /** Extends a fax's lease; false if it holds no slots. */
 export async function renewLease(store: SlotStore, faxId: string): Promise<boolean> {
   return (await store.redis.renewLease(store.keys.fax(faxId), slotArg(store.slots), faxId)) === 1;
@@ -105,19 +110,25 @@ export interface TickResult {
   readonly wake: readonly string[];
   /** Faxes whose next job was never queued. */
   readonly unqueued: readonly { readonly faxId: string; readonly attempt: number }[];
+  /** Faxes woken long ago that have not taken their slot: promote again, or find their job gone. */
+  readonly stuck: readonly { readonly faxId: string; readonly jobId: string }[];
 }
 
 /** One round of the slot keeper's periodic work (shared/scripts/slot-tick.lua). */
 export async function slotTick(store: SlotStore, batch: number, sweepMs: number): Promise<TickResult> {
-  const [expired, wake, flat] = (await store.redis.slotTick(
+  const [expired, wake, flat, stuckFlat] = (await store.redis.slotTick(
     store.keys.slots.leases,
     slotArg(store.slots),
     batch,
     sweepMs,
-  )) as [string[], string[], string[]];
+  )) as [string[], string[], string[], string[]];
   const unqueued: { faxId: string; attempt: number }[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) {
     unqueued.push({ faxId: flat[i] as string, attempt: Number(flat[i + 1]) });
   }
-  return { expired, wake, unqueued };
+  const stuck: { faxId: string; jobId: string }[] = [];
+  for (let i = 0; i + 1 < stuckFlat.length; i += 2) {
+    stuck.push({ faxId: stuckFlat[i] as string, jobId: stuckFlat[i + 1] as string });
+  }
+  return { expired, wake, unqueued, stuck };
 }

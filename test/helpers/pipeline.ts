@@ -12,6 +12,7 @@ import type { Simulator } from '../../simulator/simulator.ts';
 import { startWebhookService } from '../../webhook/main.ts';
 import { startWorkerService } from '../../worker/main.ts';
 import type { SlotKeeperOptions } from '../../worker/slot-keeper.ts';
+import type { SlotSettings } from '../../shared/slots/settings.ts';
 import { testRedis } from './redis.ts';
 
 export interface TestPipeline {
@@ -41,6 +42,8 @@ export interface PipelineOptions {
   /** Start a worker in this process (default true). */
   readonly worker?: boolean;
   readonly keeper?: SlotKeeperOptions;
+  /** Slot settings beyond what the environment sets (short retry times). */
+  readonly slots?: Partial<SlotSettings>;
 }
 
 /** The whole pipeline in this process, on free ports, against a test Redis and the simulator. */
@@ -66,12 +69,13 @@ export async function startPipeline(
     ...options.simulator,
   });
   t.teardown(() => sim.close());
-  const base = createRuntime(config, {
+  const resolved = createRuntime(config, {
     redisUrl: redisInfo.url,
     logger,
     telnyx: { apiKey: 'test-key', baseUrl: `${sim.url}/v2`, publicKey: sim.simulator.publicKey },
     webhookUrl: undefined,
   });
+  const base = { ...resolved, slots: { ...resolved.slots, ...options.slots } };
   const { keys } = base;
   const webhook = await startWebhookService(base, 0);
   t.teardown(() => webhook.close());

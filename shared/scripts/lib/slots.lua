@@ -15,6 +15,7 @@
     :slots:waiting         set    scopes with waiting faxes
     :slots:outbox          zset   fax -> due: its next job still has to be queued
     :slots:seq             string arrival counter (keeps each line in order)
+  The limits hash also holds `default:<kind>`: the defaults the processes were started with.
     :slots:sweep           string claim of the periodic sweep
   Fax record fields: slots (held scopes, one per line), parked_on, seq, job_id, capacity_retries.
   Times are Redis server time, never a worker's clock.
@@ -35,16 +36,20 @@ local function parseLimit(value)
   return tonumber(value)
 end
 
--- The limit configured for a scope: set at run time, else the environment default. -1 = none.
+-- The default of a kind of scope: the one the processes published (`default:<kind>`, the latest
+-- started wins, so all agree), else this process's environment.
+local function defaultLimit(kind)
+  return parseLimit(redis.call('HGET', slotKey('limits'), 'default:' .. kind)) or S.defaults[kind] or -1
+end
+
+-- The limit configured for a scope: set at run time, else the default. -1 = none.
 local function configuredLimit(scope)
   local kind, id = string.match(scope, '^([^:]+):?(.*)$')
   local limits = slotKey('limits')
-  if kind == 'account' then
-    return parseLimit(redis.call('HGET', limits, 'account')) or S.defaults.account
-  elseif kind == 'destination' then
-    return parseLimit(redis.call('HGET', limits, 'destination')) or S.defaults.destination
+  if kind == 'account' or kind == 'destination' then
+    return parseLimit(redis.call('HGET', limits, kind)) or defaultLimit(kind)
   elseif kind == 'connection' then
-    return parseLimit(redis.call('HGET', limits, 'connection:' .. id)) or S.defaults.connection
+    return parseLimit(redis.call('HGET', limits, 'connection:' .. id)) or defaultLimit('connection')
   elseif kind == 'profile' then
     return parseLimit(redis.call('HGET', limits, 'profile:' .. id)) or -1
   end
@@ -122,7 +127,8 @@ local function releaseSlots(faxId, now, out)
   return #scopes
 end
 
--- The held scope of a kind ('connection', 'profile', 'account'); a profile falls back to the connection.
+-- The scope of a kind ('connection', 'profile', 'account') the fax holds, nil if none; a profile
+-- falls back to the connection (its profile is not known to us).
 local function heldScope(faxId, kind)
   local held = redis.call('HGET', faxKey(faxId), 'slots') or ''
   local connection
@@ -131,7 +137,6 @@ local function heldScope(faxId, kind)
     if string.sub(scope, 1, 11) == 'connection:' then connection = scope end
   end
   if kind == 'profile' then return connection end
-  if kind == 'account' then return 'account' end
   return nil
 end
 
