@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createProducer } from '../producer/producer.ts';
@@ -6,40 +7,69 @@ import { connectRedis } from '../shared/redis.ts';
 import { slotSettings } from '../shared/slots/settings.ts';
 import { cpuSeconds, destination, logger, startWorld, until } from './world.ts';
 
+export interface Rate {
+  /** Jobs (faxes) a second, from the first to the last. */
+  readonly perSecond: number;
+  /** CPU ms per job of the worker's process, its start-up left out. */
+  readonly cpuMsPerJob: number;
+}
+
 export interface ThroughputResult {
   readonly jobs: number;
   readonly concurrency: number;
-  /** Jobs a second of a BullMQ worker that does nothing, on the same Redis. */
-  readonly rawBullmqPerSecond: number;
-  /** Faxes a second our worker POSTs to the simulator with every limit off. */
-  readonly pipelinePerSecond: number;
-  /** CPU ms per job of the raw worker's process, and per fax of ours (its Telnyx HTTP call included). */
-  readonly rawCpuMsPerJob: number;
-  readonly pipelineCpuMsPerFax: number;
+  /** A BullMQ worker whose processor does nothing, on the same kind of Redis. */
+  readonly rawNoop: Rate;
+  /** A bare BullMQ worker process whose processor only POSTs a fax to the simulator. */
+  readonly rawPost: Rate;
+  /** `fax start worker` with every limit off: claim the fax's slots, POST it, record the 202. */
+  readonly pipeline: Rate;
 }
 
 const rate = (times: readonly number[]) =>
   ((times.length - 1) / ((times[times.length - 1] as number) - (times[0] as number))) * 1000;
 
 /**
- * Dispatch throughput with limits off: our worker process (read the fax, take its slots, POST it,
- * record the 202) against a raw BullMQ worker whose processor does nothing, both at the same
- * concurrency against the same kind of private Redis, each from a backlog queued beforehand.
+ * Dispatch throughput with limits off, each worker at the same concurrency and from a backlog queued
+ * beforehand: ours (`fax start worker`, its own process) against a raw BullMQ no-op worker, and
+ * against a bare BullMQ worker process that only makes the POST — the least any fax sender does.
  */
 export async function measureThroughput(jobs: number, concurrency: number): Promise<ThroughputResult> {
   const world = await startWorld({ recordTimes: true, callMs: 60_000 });
+  const stats = world.sim.simulator.lifecycle.stats;
+
+  /** Runs a worker process until the simulator has `jobs` more POSTs; its rate and CPU from its first POST. */
+  async function measurePosts(start: () => ChildProcess): Promise<Rate> {
+    const before = stats.postTimes.length;
+    const child = start();
+    await until(() => stats.postTimes.length > before, 60_000, 'the first POST');
+    const startCpu = cpuSeconds(child.pid as number);
+    const startCount = stats.postTimes.length;
+    await until(() => stats.postTimes.length >= before + jobs, 300_000, `${jobs} POSTs`);
+    const cpu = cpuSeconds(child.pid as number) - startCpu;
+    child.kill('SIGTERM');
+    return {
+      perSecond: rate(stats.postTimes.slice(before, before + jobs)),
+      cpuMsPerJob: (cpu * 1000) / (before + jobs - startCount),
+    };
+  }
+
   try {
-    // Baseline: a no-op BullMQ worker in this process.
     const connection = new Redis(world.redis.url, { maxRetriesPerRequest: null });
-    const queue = new Queue('noop', { connection, prefix: 'raw' });
-    for (let i = 0; i < jobs; i += 500) {
-      await queue.addBulk(
-        Array.from({ length: Math.min(500, jobs - i) }, (_, j) => ({ name: 'noop', data: { n: i + j } })),
-      );
-    }
+    const addJobs = async (name: string) => {
+      const queue = new Queue(name, { connection, prefix: 'raw' });
+      for (let i = 0; i < jobs; i += 500) {
+        await queue.addBulk(
+          Array.from({ length: Math.min(500, jobs - i) }, (_, j) => ({ name, data: { n: i + j } })),
+        );
+      }
+      await queue.close();
+    };
+
+    // Baseline 1: a no-op BullMQ worker in this process (nothing else here is busy meanwhile).
+    await addJobs('noop');
     const done: number[] = [];
     const cpuBefore = process.cpuUsage();
-    const raw = new Worker(
+    const noop = new Worker(
       'noop',
       async () => {
         done.push(performance.now());
@@ -47,9 +77,15 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
       { connection, prefix: 'raw', concurrency },
     );
     await until(() => done.length >= jobs, 120_000, 'raw BullMQ backlog processed');
-    const rawCpu = process.cpuUsage(cpuBefore);
-    await raw.close();
-    await queue.close();
+    const noopCpu = process.cpuUsage(cpuBefore);
+    await noop.close();
+    const rawNoop = { perSecond: rate(done), cpuMsPerJob: (noopCpu.user + noopCpu.system) / 1000 / jobs };
+
+    // Baseline 2: a bare BullMQ worker process that only POSTs.
+    await addJobs('rawpost');
+    const rawPost = await measurePosts(() =>
+      world.startScript('raw-post-worker', { CONCURRENCY: String(concurrency) }),
+    );
     connection.disconnect();
 
     // Ours: faxes queued by the producer, sent by `fax start worker` in its own process.
@@ -72,25 +108,10 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
         media_url: 'https://example.com/a.pdf',
       });
     }
-    const worker = world.startWorker(limitsOff);
-    const stats = world.sim.simulator.lifecycle.stats;
-    // The worker's CPU from its first POST (after its start-up) to its last.
-    await until(() => stats.accepted > 0, 60_000, 'the first POST');
-    const startCpu = cpuSeconds(worker.pid as number);
-    const startCount = stats.accepted;
-    await until(() => stats.accepted >= jobs, 300_000, 'every fax POSTed');
-    const workerCpu = cpuSeconds(worker.pid as number) - startCpu;
+    const pipeline = await measurePosts(() => world.startWorker(limitsOff));
     await producer.close();
     redis.disconnect();
-    return {
-      jobs,
-      concurrency,
-      rawBullmqPerSecond: rate(done),
-      pipelinePerSecond: rate(stats.postTimes),
-      // The raw worker shares this process with nothing else busy; its start-up is not in the figure.
-      rawCpuMsPerJob: (rawCpu.user + rawCpu.system) / 1000 / jobs,
-      pipelineCpuMsPerFax: (workerCpu * 1000) / (jobs - startCount),
-    };
+    return { jobs, concurrency, rawNoop, rawPost, pipeline };
   } finally {
     await world.close();
   }

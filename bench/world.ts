@@ -15,6 +15,14 @@ export async function startWorld(simulator: SimulatorOptionsInput) {
   const redis: RedisServer = await startRedisServer();
   const sim = await startSimulatorService(logger, 0, '127.0.0.1', { apiKey: 'bench', ...simulator });
   const children: ChildProcess[] = [];
+  const spawnChild = (args: string[], childEnv: Record<string, string>) => {
+    const child = spawn('node', args, {
+      env: { ...process.env, ...childEnv },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.push(child);
+    return child;
+  };
   const env = (extra: Record<string, string>) => ({
     REDIS_URL: redis.url,
     FAX_KEY_PREFIX: 'bench',
@@ -30,12 +38,11 @@ export async function startWorld(simulator: SimulatorOptionsInput) {
     config: (extra: Record<string, string>) => loadConfig(env(extra)),
     /** `fax start worker` in its own process, as deployed. */
     startWorker(extra: Record<string, string>) {
-      const child = spawn('node', [FAX_CLI, 'start', 'worker'], {
-        env: { ...process.env, ...env(extra) },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.push(child);
-      return child;
+      return spawnChild([FAX_CLI, 'start', 'worker'], env(extra));
+    },
+    /** A bench script (bench/<name>.ts) in its own process. */
+    startScript(name: string, extra: Record<string, string>) {
+      return spawnChild(['--import', 'tsx', new URL(`./${name}.ts`, import.meta.url).pathname], env(extra));
     },
     async close() {
       for (const child of children) {

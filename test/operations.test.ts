@@ -6,6 +6,7 @@ import { listen } from '../shared/http-server.ts';
 import { createKeys } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { connectRedis } from '../shared/redis.ts';
+import { freePort } from '../shared/redis-server.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { startSimulatorService } from '../simulator/main.ts';
 import { SEED_FAX } from './helpers/pipeline.ts';
@@ -98,4 +99,28 @@ test('a 429 from Telnyx is classified as retryable with the wait Telnyx asks for
   const wrongKey = createTelnyxClient({ apiKey: 'nope', baseUrl: `${sim.url}/v2`, timeoutMs: 5000 });
   t.teardown(() => wrongKey.close());
   t.like(await wrongKey.submitFax({ ...SEED_FAX }), { kind: 'rejected', status: 401 });
+});
+
+test('a refused connection certainly created no fax; a timeout may have; a 5xx may have', async (t) => {
+  const logger = createLogger('silent', 'test');
+  const refused = createTelnyxClient({
+    apiKey: 'k',
+    baseUrl: `http://127.0.0.1:${await freePort()}/v2`,
+    timeoutMs: 2000,
+  });
+  t.teardown(() => refused.close());
+  t.like(await refused.submitFax({ ...SEED_FAX }), { kind: 'retryable', ambiguous: false });
+
+  const sim = await startSimulatorService(logger, 0, '127.0.0.1', { apiKey: 'k', latencyMs: 500 });
+  t.teardown(() => sim.close());
+  const impatient = createTelnyxClient({ apiKey: 'k', baseUrl: `${sim.url}/v2`, timeoutMs: 100 });
+  t.teardown(() => impatient.close());
+  t.like(await impatient.submitFax({ ...SEED_FAX }), { kind: 'retryable', ambiguous: true });
+
+  const failing = await startSimulatorService(logger, 0, '127.0.0.1', { apiKey: 'k', failNextPosts: [503] });
+  t.teardown(() => failing.close());
+  const client = createTelnyxClient({ apiKey: 'k', baseUrl: `${failing.url}/v2`, timeoutMs: 2000 });
+  t.teardown(() => client.close());
+  t.like(await client.submitFax({ ...SEED_FAX }), { kind: 'retryable', status: 503, ambiguous: true });
+  t.is(await client.getFax('no-such-fax'), undefined, 'a 404 is "no such fax"');
 });
