@@ -83,7 +83,8 @@ export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
           path: `${basePath}${path}`,
           method,
           agent,
-          signal: AbortSignal.timeout(options.timeoutMs),
+          // No byte for this long (connecting, or waiting for the answer): give up on the call.
+          timeout: options.timeoutMs,
           headers:
             payload === undefined
               ? headers
@@ -111,6 +112,11 @@ export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
           });
         },
       );
+      request.on('timeout', () => {
+        request.destroy(
+          Object.assign(new Error(`no answer from Telnyx in ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' }),
+        );
+      });
       request.on('error', reject);
       request.end(payload);
     });
