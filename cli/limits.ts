@@ -89,7 +89,6 @@ export function addLimitsCommands(program: Command, open: () => Promise<SlotStor
         keys: store.keys,
         logger,
         submitAttempts: 1,
-        capacityRetryMs: 0,
       }).wake(wake);
       process.stdout.write(`${done}${wake.length > 0 ? ` (${wake.length} waiting fax(es) woken)` : ''}\n`);
     } finally {

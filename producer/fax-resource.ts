@@ -16,6 +16,9 @@ export function faxResource(record: FaxRecord) {
     attempts: record.attempt,
     failure_reason: record.failureReason ?? null,
     ...(record.detail ? { failure_detail: record.detail } : {}),
+    ...(record.nextAttemptAt
+      ? { next_attempt_at: record.nextAttemptAt, last_failure_reason: record.lastFailureReason ?? null }
+      : {}),
     created_at: record.createdAt,
     updated_at: record.updatedAt,
     events: record.history,

@@ -19,6 +19,7 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
     submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
     streamMaxLen: runtime.streamMaxLen,
     slots: runtime.slots,
+    retryPolicy: runtime.config.retryPolicy,
   });
   const app = createProducerApp({ producer, logger, apiToken: env.FAX_API_TOKEN });
   const server = await listen(app, port, env.FAX_BIND_HOST);

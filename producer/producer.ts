@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger.ts';
 import { FAX_JOB_NAME, type FaxJobData, faxJobOptions } from '../shared/queue.ts';
 import type { FaxRedis } from '../shared/redis.ts';
 import { defaultSlotSettings, type SlotSettings } from '../shared/slots/settings.ts';
+import { defaultRetryPolicy, type RetryPolicy } from '../shared/retry-policy.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
 
 export interface ProducerDeps {
@@ -21,6 +22,8 @@ export interface ProducerDeps {
   readonly streamMaxLen?: number;
   /** Channel slot settings (the environment's defaults if left out). */
   readonly slots?: SlotSettings;
+  /** The retry policy (the defaults if left out). */
+  readonly retryPolicy?: RetryPolicy;
 }
 
 export interface QueuedFax {
@@ -50,6 +53,7 @@ export function createProducer(deps: ProducerDeps): Producer {
     keys,
     streamMaxLen: deps.streamMaxLen ?? 1_000_000,
     slots: deps.slots ?? defaultSlotSettings(keys.prefix),
+    retryPolicy: deps.retryPolicy ?? defaultRetryPolicy(),
   };
   const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: keys.bullPrefix });
   queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isE164 } from './phone.ts';
+import { loadRetryPolicy, type RetryPolicy, RetryPolicyError } from './retry-policy.ts';
 
 /**
  * Every environment variable the pipeline reads, parsed once at start-up.
@@ -70,6 +71,10 @@ const envSchema = z.object({
   FAX_SLOT_LEASE_SECONDS: z.coerce.number().positive().default(900),
   /** How long a limit stays lowered after Telnyx reports it exceeded. */
   FAX_LIMIT_BACKOFF_SECONDS: z.coerce.number().positive().default(600),
+  /** Overrides of the retry policy: inline JSON, or a path to a JSON file (README: "Retries"). */
+  FAX_RETRY_POLICY: optional(z.string().min(1)),
+  /** Multiplies every retry wait and the time-to-live (tests and demos: 0.001). */
+  FAX_RETRY_DELAY_SCALE: z.coerce.number().positive().default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -77,6 +82,8 @@ export type Env = z.infer<typeof envSchema>;
 
 export interface Config {
   readonly env: Env;
+  /** The retry policy: the defaults with FAX_RETRY_POLICY laid over them. */
+  readonly retryPolicy: RetryPolicy;
   /** No real Telnyx key: the simulator stands in for Telnyx. */
   readonly sandbox: boolean;
   readonly production: boolean;
@@ -105,5 +112,12 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
       'TELNYX_API_KEY: required when NODE_ENV=production (sandbox mode is for development)',
     ]);
   }
-  return Object.freeze({ env: Object.freeze(env), sandbox, production });
+  let retryPolicy: RetryPolicy;
+  try {
+    retryPolicy = loadRetryPolicy(env.FAX_RETRY_POLICY, env.FAX_RETRY_DELAY_SCALE);
+  } catch (error) {
+    if (!(error instanceof RetryPolicyError)) throw error;
+    throw new ConfigError([error.message]);
+  }
+  return Object.freeze({ env: Object.freeze(env), sandbox, production, retryPolicy });
 }

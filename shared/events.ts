@@ -4,7 +4,8 @@ import type { Keys } from './keys.ts';
 import type { FaxRedis } from './redis.ts';
 import { capacityScopeKind } from './slots/scopes.ts';
 import { type SlotSettings, slotArg } from './slots/settings.ts';
-import { type FaxStatus, statusRank } from './status.ts';
+import { planRetry, type RetryPolicy } from './retry-policy.ts';
+import { type FaxStatus, isTerminal, statusRank } from './status.ts';
 
 /** How long a Telnyx event id is remembered for deduplication (Telnyx retries for far less). */
 export const SEEN_EVENT_SECONDS = 7 * 24 * 3600;
@@ -32,6 +33,11 @@ export interface FaxEvent {
    * the lease's reconciliation: a POST that may have created a call failed for good.
    */
   readonly keepSlots?: boolean;
+  /**
+   * For a failure of one of our faxes: when it is sent again (ms). Left out, {@link applyEvent} asks
+   * the retry policy; a fax without one ends with this failure.
+   */
+  readonly retryAt?: number;
 }
 
 export interface ApplyResult {
@@ -45,8 +51,9 @@ export interface ApplyResult {
   readonly telnyxFaxId: string;
   /** BullMQ job ids of faxes woken for the slots this event freed: promote them. */
   readonly wake: readonly string[];
-  /** Set when a channel-limit failure queued the fax again: the attempt to queue. */
+  /** Set when a failure queued the fax again: the attempt to queue, and when it is due (ms). */
   readonly requeuedAttempt: number | undefined;
+  readonly retryAt: number | undefined;
   /** Set when a channel-limit failure lowered a scope's limit. */
   readonly lowered: { readonly scope: string; readonly limit: number } | undefined;
 }
@@ -58,6 +65,8 @@ export interface EventSink {
   readonly keys: Keys;
   readonly streamMaxLen: number;
   readonly slots: SlotSettings;
+  /** Decides whether a failed fax is sent again. */
+  readonly retryPolicy: RetryPolicy;
 }
 
 /**
@@ -96,11 +105,18 @@ export function applyEventArgs(sink: Omit<EventSink, 'redis'>, event: FaxEvent):
     slotArg(sink.slots),
     capacity ?? '',
     event.keepSlots ? '1' : '',
+    event.retryAt ?? '',
+    event.retryAt === undefined ? '' : new Date(event.retryAt).toISOString(),
   ];
 }
 
-/** Records and publishes one event atomically (see shared/scripts/apply-event.lua). */
-export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<ApplyResult> {
+/**
+ * Records and publishes one event atomically (see shared/scripts/apply-event.lua). A failure of one of
+ * our faxes first gets its retry decided: a channel-limit refusal is sent again soon (up to
+ * `maxCapacityRetries` times), anything else as the retry policy says.
+ */
+export async function applyEvent(sink: EventSink, incoming: FaxEvent): Promise<ApplyResult> {
+  const event = await withRetryPlan(sink, incoming);
   const reply = (await sink.redis.applyEvent(...applyEventArgs(sink, event))) as [
     number,
     string,
@@ -119,6 +135,7 @@ export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<Appl
   return {
     wake: wake ?? [],
     requeuedAttempt: requeued ? requeued : undefined,
+    retryAt: requeued ? event.retryAt : undefined,
     lowered: lowered ? { scope: lowered, limit: limit ?? 0 } : undefined,
     outcome: OUTCOMES[code] ?? 'published',
     streamId,
@@ -128,6 +145,49 @@ export async function applyEvent(sink: EventSink, event: FaxEvent): Promise<Appl
     faxId: faxIdOut ?? '',
     telnyxFaxId: telnyxFaxId ?? '',
   };
+}
+
+async function withRetryPlan(sink: EventSink, event: FaxEvent): Promise<FaxEvent> {
+  if (
+    event.status !== 'failed' ||
+    event.direction !== 'outbound' ||
+    !event.faxId ||
+    event.retryAt !== undefined
+  ) {
+    return event;
+  }
+  const [status, attemptField, capacityField, createdAt] = await sink.redis.hmget(
+    sink.keys.fax(event.faxId),
+    'status',
+    'attempt',
+    'capacity_retries',
+    'created_at',
+  );
+  const attempt = Number(attemptField ?? 1);
+  if (
+    !status ||
+    isTerminal(status as FaxStatus) ||
+    (event.attempt !== undefined && event.attempt !== attempt)
+  ) {
+    return event;
+  }
+  const capacityRetries = Number(capacityField ?? 0);
+  const now = Date.now();
+  if (capacityScopeKind(event.failureReason) !== undefined) {
+    return capacityRetries < sink.slots.maxCapacityRetries
+      ? { ...event, retryAt: now + sink.slots.capacityRetryMs }
+      : {
+          ...event,
+          detail: event.detail ?? `${event.failureReason}: ${capacityRetries} channel-limit retries made`,
+        };
+  }
+  const plan = planRetry(sink.retryPolicy, {
+    failureReason: event.failureReason,
+    attempts: attempt - capacityRetries,
+    createdAt: Number(createdAt ?? now),
+    now,
+  });
+  return plan.retry ? { ...event, retryAt: plan.at } : { ...event, detail: event.detail ?? plan.why };
 }
 
 /** A new id for an event the pipeline itself emits. */
@@ -150,6 +210,8 @@ export const streamEntrySchema = z.object({
   client_state: z.string(),
   payload: z.string().transform((value) => JSON.parse(value) as unknown),
   detail: z.string().optional(),
+  /** On a failure the fax is sent again after: when. */
+  next_attempt_at: z.string().optional(),
 });
 
 export type StreamEntry = z.infer<typeof streamEntrySchema> & { readonly stream_id: string };

@@ -13,6 +13,9 @@ export interface FaxRecord {
   readonly telnyxFaxId: string | undefined;
   readonly failureReason: string | undefined;
   readonly detail: string | undefined;
+  /** While queued for another attempt after a failure: when it is due, and what failed. */
+  readonly nextAttemptAt: string | undefined;
+  readonly lastFailureReason: string | undefined;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly history: readonly HistoryItem[];
@@ -27,6 +30,7 @@ export interface HistoryItem {
   readonly attempt: number;
   readonly failure_reason?: string;
   readonly final: boolean;
+  readonly next_attempt_at?: string;
 }
 
 /**
@@ -83,6 +87,8 @@ export async function readFaxRecord(
     telnyxFaxId: orUndefined(hash.telnyx_fax_id),
     failureReason: orUndefined(hash.failure_reason),
     detail: orUndefined(hash.detail),
+    nextAttemptAt: hash.status === 'queued' && hash.next_attempt_at ? iso(hash.next_attempt_at) : undefined,
+    lastFailureReason: orUndefined(hash.last_failure_reason),
     createdAt: iso(hash.created_at),
     updatedAt: iso(hash.updated_at),
     history: history.map((item) => JSON.parse(item) as HistoryItem),

@@ -268,6 +268,16 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
       void deliver(fax, `fax.${status}`, { ...payloadOf(fax, status), ...extra });
   }
 
+  const failedSoFar = new Map<string, number>();
+  /** The `failFirst` failure for this call to a destination, while its count lasts. */
+  function firstFailure(to: string): string | undefined {
+    const rule = options().failFirst[to];
+    const count = failedSoFar.get(to) ?? 0;
+    if (!rule || count >= rule.times) return undefined;
+    failedSoFar.set(to, count + 1);
+    return rule.reason;
+  }
+
   function run(fax: SimFax) {
     const opts = options();
     noteDemand(fax);
@@ -278,7 +288,7 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
       return;
     }
     startCall(fax);
-    const failureReason = opts.failures[fax.to];
+    const failureReason = opts.failures[fax.to] ?? firstFailure(fax.to);
     later(opts.stepMs, () => {
       if (TERMINAL.has(fax.status)) return;
       void move(fax, 'media.processed', 'fax.media.processed');

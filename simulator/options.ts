@@ -12,6 +12,10 @@ export const simulatorOptionsSchema = z.strictObject({
   callMs: z.number().int().min(0).default(300),
   /** Destination number → failure_reason: faxes to it fail at the end of the call. */
   failures: z.record(z.string(), z.string()).default({}),
+  /** Destination number → the first `times` faxes to it fail with `reason`; later ones go through. */
+  failFirst: z
+    .record(z.string(), z.strictObject({ reason: z.string(), times: z.number().int().positive() }))
+    .default({}),
   /**
    * Channels per connection; a fax accepted over it fails with connection_channel_limit_exceeded, as
    * Telnyx does. `connectionChannelLimits` sets it per connection id.

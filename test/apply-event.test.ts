@@ -3,6 +3,7 @@ import { applyEvent, type FaxEvent, newEventId, parseStreamEntry } from '../shar
 import { createFaxRecord, readFaxRecord } from '../shared/fax-record.ts';
 import { createKeys } from '../shared/keys.ts';
 import { connectRedis } from '../shared/redis.ts';
+import { defaultRetryPolicy } from '../shared/retry-policy.ts';
 import { defaultSlotSettings } from '../shared/slots/settings.ts';
 import { testRedis } from './helpers/redis.ts';
 
@@ -18,7 +19,13 @@ async function setup(t: import('ava').ExecutionContext) {
   const redis = connectRedis(url);
   t.teardown(() => redis.disconnect());
   const keys = createKeys(prefix, `${prefix}:events`);
-  const sink = { redis, keys, streamMaxLen: 1000, slots: defaultSlotSettings(prefix) };
+  const sink = {
+    redis,
+    keys,
+    streamMaxLen: 1000,
+    slots: defaultSlotSettings(prefix),
+    retryPolicy: defaultRetryPolicy(),
+  };
   const faxId = newEventId();
   await createFaxRecord(
     sink,
@@ -95,12 +102,12 @@ test('a late sending.started after delivered is published but never moves the st
 
 test('a failed fax cannot be turned into delivered by a later webhook', async (t) => {
   const { sink, faxId, telnyx, redis, keys } = await setup(t);
-  await applyEvent(sink, { ...telnyx('fax.failed', 'failed'), failureReason: 'user_busy' });
+  await applyEvent(sink, { ...telnyx('fax.failed', 'failed'), failureReason: 'destination_invalid' });
   const after = await applyEvent(sink, telnyx('fax.delivered', 'delivered'));
   t.is(after.outcome, 'published');
   const record = await readFaxRecord(redis, keys, faxId);
   t.is(record?.status, 'failed');
-  t.is(record?.failureReason, 'user_busy');
+  t.is(record?.failureReason, 'destination_invalid');
 });
 
 test('a duplicate webhook (same event id) is dropped without a second stream entry', async (t) => {

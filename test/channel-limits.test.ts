@@ -129,7 +129,7 @@ test("a lost terminal webhook: the lease runs out, Telnyx is asked, the fax's re
       callMs: 20,
       accountChannelLimit: 1,
       dropTerminalWebhooks: true,
-      failures: { [destination(1, 10)]: 'user_busy' },
+      failures: { [destination(1, 10)]: 'receiver_unallocated_number' },
     },
   });
   const ids = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
@@ -142,10 +142,10 @@ test("a lost terminal webhook: the lease runs out, Telnyx is asked, the fax's re
   }
   t.like(
     entries.find((entry) => entry.fax_id === ids[1] && entry.final),
-    { failure_reason: 'user_busy' },
+    { failure_reason: 'receiver_unallocated_number' },
   );
   t.is(pipeline.simulator.lifecycle.stats.maxDemand, 1);
-  t.deepEqual(pipeline.simulator.lifecycle.stats.failuresByReason, { user_busy: 1 });
+  t.deepEqual(pipeline.simulator.lifecycle.stats.failuresByReason, { receiver_unallocated_number: 1 });
 });
 
 test('a lease that runs out while the call goes on is renewed, not freed', async (t) => {

@@ -81,16 +81,23 @@ test("a caller's client_state comes back in every Telnyx event, never our wrappe
   }
 });
 
-test('a fax Telnyx fails ends with fax.failed, its failure_reason and final: true', async (t) => {
-  const pipeline = await startPipeline(t, { simulator: { failures: { '+13129457421': 'user_busy' } } });
+test('a fax Telnyx fails for a reason never retried ends with fax.failed, its failure_reason and final: true', async (t) => {
+  const pipeline = await startPipeline(t, {
+    simulator: { failures: { '+13129457421': 'receiver_unallocated_number' } },
+  });
   const data = { id: await queueFax(pipeline, { ...SEED_FAX, to: '+13129457421' }) };
   const entries = await pipeline.waitForFax(data.id, isFinal);
   const failed = entries.find((e) => e.final);
-  t.like(failed, { event_type: 'fax.failed', status: 'failed', failure_reason: 'user_busy' });
+  t.like(failed, {
+    event_type: 'fax.failed',
+    status: 'failed',
+    failure_reason: 'receiver_unallocated_number',
+    detail: 'receiver_unallocated_number is not retried',
+  });
   const view = (await (await fetch(`${pipeline.producerUrl}/v2/faxes/${data.id}`)).json()) as {
     data: Record<string, unknown>;
   };
-  t.like(view.data, { status: 'failed', failure_reason: 'user_busy' });
+  t.like(view.data, { status: 'failed', failure_reason: 'receiver_unallocated_number', attempts: 1 });
 });
 
 test('a request Telnyx rejects (422) fails the fax at once with its detail, without retrying', async (t) => {

@@ -8,6 +8,7 @@ import { createLogger } from '../shared/logger.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { freePort } from '../shared/redis-server.ts';
 import { createHandoff } from '../shared/slots/handoff.ts';
+import { defaultRetryPolicy } from '../shared/retry-policy.ts';
 import { defaultSlotSettings } from '../shared/slots/settings.ts';
 import { createWebhookSigner } from '../simulator/signer.ts';
 import { createWebhookApp } from '../webhook/http-app.ts';
@@ -100,8 +101,14 @@ test('with Redis unreachable the webhook answers 503, so Telnyx retries', async 
   t.teardown(() => queue.close());
   const logger = createLogger('silent', 'test');
   const app = createWebhookApp({
-    sink: { redis, keys, streamMaxLen: 10, slots: defaultSlotSettings('t') },
-    handoff: createHandoff({ queue, redis, keys, logger, submitAttempts: 1, capacityRetryMs: 0 }),
+    sink: {
+      redis,
+      keys,
+      streamMaxLen: 10,
+      slots: defaultSlotSettings('t'),
+      retryPolicy: defaultRetryPolicy(),
+    },
+    handoff: createHandoff({ queue, redis, keys, logger, submitAttempts: 1 }),
     logger: createLogger('silent', 'test'),
     publicKey: telnyxPublicKey(signer.publicKey),
   });

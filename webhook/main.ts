@@ -37,11 +37,16 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
     keys: runtime.keys,
     logger,
     submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
-    capacityRetryMs: runtime.slots.capacityRetryMs,
   });
   const app = createWebhookApp({
     handoff,
-    sink: { redis, keys: runtime.keys, streamMaxLen: runtime.streamMaxLen, slots: runtime.slots },
+    sink: {
+      redis,
+      keys: runtime.keys,
+      streamMaxLen: runtime.streamMaxLen,
+      slots: runtime.slots,
+      retryPolicy: runtime.config.retryPolicy,
+    },
     logger,
     publicKey,
   });

@@ -44,7 +44,6 @@ export async function startWorkerService(
     keys: runtime.keys,
     logger,
     submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
-    capacityRetryMs: runtime.slots.capacityRetryMs,
   });
   const limiter = createRateLimiter(
     redis,
@@ -62,6 +61,7 @@ export async function startWorkerService(
     webhookUrl: runtime.webhookUrl,
     streamMaxLen: runtime.streamMaxLen,
     slots: runtime.slots,
+    retryPolicy: runtime.config.retryPolicy,
   };
   const worker = createFaxWorker(deps, { concurrency: env.FAX_WORKER_CONCURRENCY });
   const keeper = startSlotKeeper(deps, options.keeper ?? SLOT_KEEPER_DEFAULTS);

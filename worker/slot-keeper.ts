@@ -56,9 +56,9 @@ export function startSlotKeeper(
     const tick = await slotTick(deps, options.batch, options.sweepMs);
     await deps.handoff.wake(tick.wake);
     for (const { faxId, jobId } of tick.stuck) await recoverStuck(faxId, jobId);
-    for (const { faxId, attempt } of tick.unqueued) {
+    for (const { faxId, attempt, dueAt } of tick.unqueued) {
       deps.logger.warn({ faxId, attempt }, 'queueing an attempt whose job was never added');
-      await deps.handoff.requeue(faxId, attempt, 0);
+      await deps.handoff.requeue(faxId, attempt, Math.max(0, dueAt - Date.now()));
     }
     for (const faxId of tick.expired) await reconcileLease(deps, faxId);
   }

@@ -5,9 +5,10 @@
 
   Channel slots (shared/scripts/lib/slots.lua, loaded in front of this script) change in the same step:
   a terminal status gives the fax's slots back and wakes the next faxes in line; any other news of the
-  current attempt extends the lease; a Telnyx channel-limit failure (ARGV[17]) does not end the fax:
-  it lowers that scope's limit for a while, gives the slots back and queues the fax again as the next
-  attempt (through the outbox), unless it has hit channel limits S.maxCapacityRetries times already.
+  current attempt extends the lease. A failure the caller planned a retry for (ARGV[19], decided by
+  the retry policy in shared/events.ts) does not end the fax: its slots go back and it is queued
+  again as the next attempt, due then (through the outbox); a Telnyx channel-limit failure (ARGV[17])
+  also lowers that scope's limit for a while and is not counted as a delivery attempt.
 
   KEYS[1] fax record (hash; may not exist: unknown fax)
   KEYS[2] status stream
@@ -36,6 +37,8 @@
            'profile' or 'account')
   ARGV[18] '1': a final status that keeps the fax's slots until the lease runs out or a final webhook
            of the same attempt arrives (a POST that may have created a call failed for good)
+  ARGV[19] for a failure: when to send the fax again (ms; '' = it ends here)
+  ARGV[20] the same moment in ISO 8601, published as next_attempt_at
 
   Returns { code, stream entry id, status after, final (0/1), attempt, fax_id, telnyx_fax_id,
             job ids woken for freed slots, attempt queued again (0 = none), lowered scope ('' = none),
@@ -54,6 +57,7 @@ local maxlen = ARGV[14]
 S = cjson.decode(ARGV[16])
 local capacityKind = ARGV[17]
 local keepSlots = ARGV[18] == '1'
+local retryAt, retryAtIso = tonumber(ARGV[19]) or 0, ARGV[20]
 local wake, requeued, loweredScope, loweredLimit, configuredLimitBefore = {}, 0, '', 0, -1
 
 if ttl > 0 then
@@ -78,34 +82,42 @@ if known then
   -- A fax in a final state keeps it; otherwise (attempt, rank) only ever grows.
   local forward = newStatus ~= '' and rank < 100 and
     (attempt > curAttempt or (attempt == curAttempt and newRank > rank))
-  local capacity = forward and capacityKind ~= '' and newStatus == 'failed' and attempt == curAttempt
-    and (tonumber(current[6]) or 0) < S.maxCapacityRetries
+  local requeue = forward and newStatus == 'failed' and attempt == curAttempt and retryAt > 0
+  local capacity = requeue and capacityKind ~= ''
   -- The record keeps the Telnyx id of its current attempt only: news of an older attempt's call must
   -- never make reconciliation look at the wrong call.
-  if telnyxId ~= '' and not capacity and attempt == curAttempt and (current[5] == false or current[5] == '') then
+  if telnyxId ~= '' and not requeue and attempt == curAttempt and (current[5] == false or current[5] == '') then
     redis.call('HSET', record, 'telnyx_fax_id', telnyxId)
   end
   local holding = (redis.call('HGET', record, 'slots') or '') ~= ''
-  if capacity then
-    local scope = heldScope(faxId, capacityKind)
-    if scope then
-      local limit, configured = lowerLimit(scope, now)
-      if limit then loweredScope, loweredLimit, configuredLimitBefore = scope, limit, configured end
+  if requeue then
+    if capacity then
+      local scope = heldScope(faxId, capacityKind)
+      if scope then
+        local limit, configured = lowerLimit(scope, now)
+        if limit then loweredScope, loweredLimit, configuredLimitBefore = scope, limit, configured end
+      end
+      redis.call('HINCRBY', record, 'capacity_retries', 1)
     end
     releaseSlots(faxId, now, wake)
     requeued = attempt + 1
     code, status = 1, 'queued'
-    redis.call('HSET', record, 'status', 'queued', 'rank', 0, 'attempt', requeued, 'updated_at', now)
+    redis.call('HSET', record, 'status', 'queued', 'rank', 0, 'attempt', requeued, 'updated_at', now,
+      'next_attempt_at', retryAt, 'last_failure_reason', failureReason)
     redis.call('HDEL', record, 'telnyx_fax_id')
-    redis.call('HINCRBY', record, 'capacity_retries', 1)
     redis.call('ZREM', inflight, faxId)
-    redis.call('ZADD', slotKey('outbox'), now + S.outboxGraceMs, faxId)
+    redis.call('ZADD', slotKey('outbox'), retryAt + S.outboxGraceMs, faxId)
     if detail == '' then
-      detail = 'Telnyx refused the call over its channel limit; sent again as attempt ' .. requeued
+      if capacity then
+        detail = 'Telnyx refused the call over its channel limit; sent again as attempt ' .. requeued
+      else
+        detail = 'sent again as attempt ' .. requeued .. ' at ' .. retryAtIso
+      end
     end
   elseif forward then
     code, status = 1, newStatus
     redis.call('HSET', record, 'status', newStatus, 'rank', newRank, 'attempt', attempt, 'updated_at', now)
+    redis.call('HDEL', record, 'next_attempt_at')
     if failureReason ~= '' then redis.call('HSET', record, 'failure_reason', failureReason) end
     if detail ~= '' then redis.call('HSET', record, 'detail', detail) end
     if newRank >= 100 then
@@ -129,7 +141,7 @@ if known then
       redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
     end
   end
-  if final == 0 and not capacity and attempt == curAttempt and holding then
+  if final == 0 and not requeue and attempt == curAttempt and holding then
     redis.call('ZADD', slotKey('leases'), 'XX', now + S.leaseMs, faxId)
   end
   if telnyxId ~= '' then redis.call('SET', telnyxMap, faxId, 'EX', 2592000) end
@@ -148,13 +160,17 @@ if detail ~= '' then
   fields[#fields + 1] = 'detail'
   fields[#fields + 1] = detail
 end
+if requeued > 0 then
+  fields[#fields + 1] = 'next_attempt_at'
+  fields[#fields + 1] = retryAtIso
+end
 local entryId = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(fields))
 
 if known then
   redis.call('RPUSH', history, cjson.encode({
     stream_id = entryId, event_id = eventId, event_type = eventType, status = status,
     occurred_at = occurredAt, attempt = attempt, failure_reason = failureReason ~= '' and failureReason or nil,
-    final = final == 1,
+    final = final == 1, next_attempt_at = requeued > 0 and retryAtIso or nil,
   }))
 end
 

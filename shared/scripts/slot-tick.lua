@@ -10,7 +10,7 @@
   ARGV[2] at most this many of each kind per call
   ARGV[3] sweep period (ms)
 
-  Returns { fax ids to reconcile, job ids to promote (the sweep's), { fax id, attempt, ... } to queue,
+  Returns { fax ids to reconcile, job ids to promote (the sweep's), { fax id, attempt, due ms, ... } to queue,
             { fax id, job id, ... } woken long ago without taking their slot (their job may be gone) }
 ]]
 S = cjson.decode(ARGV[1])
@@ -38,11 +38,12 @@ end
 local outbox = slotKey('outbox')
 local queue = {}
 for _, faxId in ipairs(redis.call('ZRANGEBYSCORE', outbox, '-inf', now, 'LIMIT', 0, batch)) do
-  local attempt = redis.call('HGET', faxKey(faxId), 'attempt')
-  if attempt then
+  local fields = redis.call('HMGET', faxKey(faxId), 'attempt', 'next_attempt_at')
+  if fields[1] then
     redis.call('ZADD', outbox, now + S.outboxGraceMs, faxId)
     queue[#queue + 1] = faxId
-    queue[#queue + 1] = attempt
+    queue[#queue + 1] = fields[1]
+    queue[#queue + 1] = fields[2] or '0'
   else
     redis.call('ZREM', outbox, faxId)
   end

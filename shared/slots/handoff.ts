@@ -23,7 +23,6 @@ export interface HandoffDeps {
   readonly keys: Keys;
   readonly logger: Logger;
   readonly submitAttempts: number;
-  readonly capacityRetryMs: number;
 }
 
 export function createHandoff(deps: HandoffDeps): Handoff {
@@ -63,7 +62,7 @@ export function createHandoff(deps: HandoffDeps): Handoff {
       }
       await wake(result.wake);
       if (result.requeuedAttempt !== undefined) {
-        await requeue(result.faxId, result.requeuedAttempt, deps.capacityRetryMs);
+        await requeue(result.faxId, result.requeuedAttempt, Math.max(0, (result.retryAt ?? 0) - Date.now()));
       }
     },
   };

@@ -109,7 +109,7 @@ export interface TickResult {
   /** Jobs to promote. */
   readonly wake: readonly string[];
   /** Faxes whose next job was never queued. */
-  readonly unqueued: readonly { readonly faxId: string; readonly attempt: number }[];
+  readonly unqueued: readonly { readonly faxId: string; readonly attempt: number; readonly dueAt: number }[];
   /** Faxes woken long ago that have not taken their slot: promote again, or find their job gone. */
   readonly stuck: readonly { readonly faxId: string; readonly jobId: string }[];
 }
@@ -122,9 +122,9 @@ export async function slotTick(store: SlotStore, batch: number, sweepMs: number)
     batch,
     sweepMs,
   )) as [string[], string[], string[], string[]];
-  const unqueued: { faxId: string; attempt: number }[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    unqueued.push({ faxId: flat[i] as string, attempt: Number(flat[i + 1]) });
+  const unqueued: { faxId: string; attempt: number; dueAt: number }[] = [];
+  for (let i = 0; i + 2 < flat.length; i += 3) {
+    unqueued.push({ faxId: flat[i] as string, attempt: Number(flat[i + 1]), dueAt: Number(flat[i + 2]) });
   }
   const stuck: { faxId: string; jobId: string }[] = [];
   for (let i = 0; i + 1 < stuckFlat.length; i += 2) {
