@@ -28,8 +28,20 @@ export type SubmitOutcome =
       readonly ambiguous: boolean;
     };
 
+export interface FaxListQuery {
+  readonly to: string;
+  /** ISO 8601: only faxes created at or after this moment. */
+  readonly createdAtGte: string;
+  readonly pageNumber: number;
+  readonly pageSize: number;
+}
+
 export interface TelnyxClient {
   submitFax(request: SendFaxRequest): Promise<SubmitOutcome>;
+  /** `GET /v2/faxes` filtered by `to` and `created_at`; throws on anything but 200. */
+  listFaxes(
+    query: FaxListQuery,
+  ): Promise<{ readonly faxes: readonly TelnyxFax[]; readonly totalPages: number }>;
   /** The fax as Telnyx has it; undefined when Telnyx answers 404. Throws on anything else. */
   getFax(telnyxFaxId: string): Promise<TelnyxFax | undefined>;
   close(): Promise<void>;
@@ -161,6 +173,27 @@ export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
         };
       }
       return { kind: 'rejected', status, detail };
+    },
+
+    async listFaxes(query) {
+      const search = new URLSearchParams({
+        'filter[to][eq]': query.to,
+        'filter[created_at][gte]': query.createdAtGte,
+        'filter[direction][eq]': 'outbound',
+        'page[number]': String(query.pageNumber),
+        'page[size]': String(query.pageSize),
+      });
+      let response: Response;
+      try {
+        response = await call('GET', `/faxes?${search}`);
+      } catch (error) {
+        throw new TelnyxRequestError('GET /faxes failed', undefined, { cause: error });
+      }
+      const body = response.json as { data?: TelnyxFax[]; meta?: { total_pages?: number } } | undefined;
+      if (response.status !== 200 || !Array.isArray(body?.data)) {
+        throw new TelnyxRequestError(`GET /faxes answered ${response.status}`, response.status);
+      }
+      return { faxes: body.data, totalPages: Number(body.meta?.total_pages ?? 1) };
     },
 
     async getFax(telnyxFaxId) {

@@ -129,6 +129,8 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     if (!url) return;
     const eventId = randomUUID();
     const occurredAt = new Date().toISOString();
+    const delayMs = options().webhookDelayMs;
+    if (delayMs > 0) await new Promise((resolve) => later(delayMs, () => resolve(undefined)));
     const copies = options().duplicateWebhooks ? 2 : 1;
     for (let copy = 0; copy < copies; copy++) {
       for (let attempt = 1; attempt <= options().webhookAttempts && !closed; attempt++) {

@@ -39,6 +39,10 @@ export const simulatorOptionsSchema = z.strictObject({
   retryAfterSeconds: z.number().int().min(0).default(1),
   /** Extra delay before answering any API request. */
   latencyMs: z.number().int().min(0).default(0),
+  /** Extra delay before answering `POST /v2/faxes` only (after the fax is created: a slow 202). */
+  postLatencyMs: z.number().int().min(0).default(0),
+  /** Hold every webhook back this long before its first try. */
+  webhookDelayMs: z.number().int().min(0).default(0),
   /** Send every webhook twice. */
   duplicateWebhooks: z.boolean().default(false),
   /** Send the terminal webhook before sending.started. */

@@ -80,8 +80,10 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
       ctx.body = invalid;
       return;
     }
+    const fax = lifecycle.accept(body);
+    if (options.postLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, options.postLatencyMs));
     ctx.status = 202;
-    ctx.body = { data: lifecycle.accept(body) };
+    ctx.body = { data: fax };
   });
 
   api.get('/faxes', (ctx) => {

@@ -7,7 +7,8 @@ import type { FaxJobData } from '../shared/queue.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
 import { acquireSlots, isWoken, releaseSlots } from '../shared/slots/slots.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
-import type { SubmitOutcome, TelnyxClient } from '../shared/telnyx-client.ts';
+import type { SubmitOutcome, TelnyxClient, TelnyxFax } from '../shared/telnyx-client.ts';
+import { findEarlierSubmission } from './find-submission.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 
 export interface DispatchDeps extends EventSink {
@@ -63,6 +64,56 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   }
 
   const { client_state: callerState, webhook_url: callerWebhook, ...request } = slot.request;
+  const event = { eventId: newEventId(), faxId, attempt, direction: 'outbound' as const, dedupe: false };
+  const recordOutcome = async (fax: Omit<FaxEvent, 'occurredAt'>): Promise<ApplyResult> => {
+    const result = await applyEvent(deps, { ...fax, occurredAt: new Date().toISOString() });
+    await deps.handoff.after(result);
+    return result;
+  };
+  const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+
+  if (slot.interruptedAt !== undefined) {
+    // An earlier run of this attempt may have created the fax: never send it twice.
+    let earlier: TelnyxFax | undefined;
+    try {
+      earlier = await findEarlierSubmission(deps, {
+        faxId,
+        attempt,
+        to: request.to,
+        since: slot.interruptedAt,
+      });
+    } catch (error) {
+      log.warn({ err: error, lastTry }, 'cannot tell whether an interrupted submission reached Telnyx');
+      if (!lastTry)
+        throw new RetryableSubmitError('cannot tell whether an interrupted submission reached Telnyx');
+      await recordOutcome({
+        ...event,
+        eventType: OWN_EVENTS.failed,
+        status: 'failed',
+        failureReason: 'submission_failed',
+        detail: 'an interrupted submission could not be checked at Telnyx; not sent again',
+        payload: {},
+        keepSlots: true,
+      });
+      return;
+    }
+    if (earlier) {
+      await recordOutcome({
+        ...event,
+        eventType: OWN_EVENTS.submitted,
+        status: 'submitted',
+        telnyxFaxId: earlier.id,
+        detail: 'found at Telnyx after an interrupted submission; not sent again',
+        payload: earlier,
+      });
+      log.info(
+        { telnyxFaxId: earlier.id },
+        'interrupted submission had reached Telnyx: recorded, not sent again',
+      );
+      return;
+    }
+  }
+
   if (slot.waitMs > 0) {
     await sleep(slot.waitMs);
     // A 429 elsewhere while this fax waited for its turn pauses it too.
@@ -74,19 +125,6 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     client_state: encodeClientState({ faxId, attempt, callerState }),
     ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
   });
-  const event = {
-    eventId: newEventId(),
-    faxId,
-    attempt,
-    occurredAt: new Date().toISOString(),
-    direction: 'outbound' as const,
-    dedupe: false,
-  };
-  const recordOutcome = async (fax: FaxEvent): Promise<ApplyResult> => {
-    const result = await applyEvent(deps, fax);
-    await deps.handoff.after(result);
-    return result;
-  };
 
   switch (outcome.kind) {
     case 'accepted':
@@ -111,7 +149,6 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       log.warn({ httpStatus: outcome.status, detail: outcome.detail }, 'fax rejected by Telnyx');
       return;
     case 'retryable': {
-      const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn(
         { httpStatus: outcome.status, detail: outcome.detail, lastTry, ambiguous: outcome.ambiguous },
         'fax submission failed',

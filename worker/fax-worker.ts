@@ -5,6 +5,8 @@ import { type DispatchDeps, dispatchFax } from './dispatch-fax.ts';
 
 export interface FaxWorkerOptions {
   readonly concurrency: number;
+  /** A job whose worker stops renewing its lock this long is handed to another worker. */
+  readonly lockMs: number;
 }
 
 /** A BullMQ worker sending fax jobs; run as many, in as many processes, as wanted. */
@@ -13,6 +15,10 @@ export function createFaxWorker(deps: DispatchDeps, options: FaxWorkerOptions): 
     connection: deps.redis,
     prefix: deps.keys.bullPrefix,
     concurrency: options.concurrency,
+    lockDuration: options.lockMs,
+    stalledInterval: options.lockMs,
+    // A job redelivered after a crash checks at Telnyx before sending again; let it survive a few.
+    maxStalledCount: 5,
   });
   worker.on('error', (error) => deps.logger.error({ err: error }, 'worker error'));
   worker.on('failed', (job, error) => {

@@ -63,7 +63,10 @@ export async function startWorkerService(
     slots: runtime.slots,
     retryPolicy: runtime.config.retryPolicy,
   };
-  const worker = createFaxWorker(deps, { concurrency: env.FAX_WORKER_CONCURRENCY });
+  const worker = createFaxWorker(deps, {
+    concurrency: env.FAX_WORKER_CONCURRENCY,
+    lockMs: env.FAX_WORKER_LOCK_SECONDS * 1000,
+  });
   const keeper = startSlotKeeper(deps, options.keeper ?? SLOT_KEEPER_DEFAULTS);
   await worker.waitUntilReady();
   logger.info(

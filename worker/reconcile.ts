@@ -5,8 +5,16 @@ import { type FaxJobData, faxJobId } from '../shared/queue.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
 import { releaseSlots, renewLease } from '../shared/slots/slots.ts';
 import { isTerminal, OWN_EVENTS, statusForTelnyxFax } from '../shared/status.ts';
-import type { TelnyxClient } from '../shared/telnyx-client.ts';
+import type { TelnyxClient, TelnyxFax } from '../shared/telnyx-client.ts';
+import { findEarlierSubmission } from './find-submission.ts';
 import type { RateLimiter } from './rate-limiter.ts';
+import { LIVE_JOB_STATES, reviveJob } from './revive-job.ts';
+
+/** When a run of `attempt` began submitting, from the record's `submitting` mark (`attempt:ms`). */
+function submittedSince(mark: string | null | undefined, attempt: number): number | undefined {
+  const [markAttempt, ms] = (mark ?? '').split(':');
+  return Number(markAttempt) === attempt && Number(ms) > 0 ? Number(ms) : undefined;
+}
 
 export interface ReconcileDeps extends EventSink {
   readonly telnyx: TelnyxClient;
@@ -16,10 +24,13 @@ export interface ReconcileDeps extends EventSink {
   readonly logger: Logger;
 }
 
-/** Job states in which a job will still send its fax (or is sending it now). */
-const LIVE_JOB = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
-
-export type ReconcileOutcome = 'renewed' | 'released' | 'finished' | 'unknown-at-telnyx' | 'unreachable';
+export type ReconcileOutcome =
+  | 'renewed'
+  | 'released'
+  | 'finished'
+  | 'found'
+  | 'unknown-at-telnyx'
+  | 'unreachable';
 
 /**
  * A fax's slot lease ran out without news: find out what became of it. With a Telnyx id, Telnyx is
@@ -29,11 +40,13 @@ export type ReconcileOutcome = 'renewed' | 'released' | 'finished' | 'unknown-at
  * otherwise.
  */
 export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promise<ReconcileOutcome> {
-  const [telnyxFaxId, attemptField, slots] = await deps.redis.hmget(
+  const [telnyxFaxId, attemptField, slots, submitting, requestJson] = await deps.redis.hmget(
     deps.keys.fax(faxId),
     'telnyx_fax_id',
     'attempt',
     'slots',
+    'submitting',
+    'request',
   );
   const attempt = Number(attemptField ?? 1);
   const log = deps.logger.child({ faxId, attempt, telnyxFaxId });
@@ -43,12 +56,44 @@ export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promis
   }
   if (!telnyxFaxId) {
     const state = await deps.queue.getJobState(faxJobId(faxId, attempt));
-    if (LIVE_JOB.has(state)) {
+    if (LIVE_JOB_STATES.has(state)) {
       await renewLease(deps, faxId);
       return 'renewed';
     }
+    // No job will POST it. Did a run that died create it at Telnyx?
+    const since = submittedSince(submitting, attempt);
+    if (since !== undefined) {
+      let earlier: TelnyxFax | undefined;
+      try {
+        const request = JSON.parse(requestJson ?? '{}') as { to: string };
+        earlier = await findEarlierSubmission(deps, { faxId, attempt, to: request.to, since });
+      } catch (error) {
+        log.warn({ err: error }, 'cannot tell whether a dead job reached Telnyx; trying again later');
+        return 'unreachable';
+      }
+      if (earlier) {
+        await deps.handoff.after(
+          await applyEvent(deps, {
+            eventType: OWN_EVENTS.submitted,
+            eventId: `found:${earlier.id}`,
+            faxId,
+            attempt,
+            status: 'submitted',
+            telnyxFaxId: earlier.id,
+            occurredAt: new Date().toISOString(),
+            direction: 'outbound',
+            detail: 'found at Telnyx after its job died; not sent again',
+            payload: earlier,
+            dedupe: true,
+          }),
+        );
+        await renewLease(deps, faxId);
+        return 'found';
+      }
+    }
     log.warn({ jobState: state }, 'slot held for a POST that no job will make: freeing it');
     await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
+    await reviveJob(deps, faxId, attempt);
     return 'released';
   }
 

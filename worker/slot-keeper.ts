@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Job } from 'bullmq';
 import { attemptOfJob } from '../shared/queue.ts';
 import { leaveLine, slotTick } from '../shared/slots/slots.ts';
 import { type ReconcileDeps, reconcileLease } from './reconcile.ts';
+import { reviveJob } from './revive-job.ts';
 
 export interface SlotKeeperOptions {
   /** Between rounds. */
@@ -33,23 +33,17 @@ export function startSlotKeeper(
 ): SlotKeeper {
   const controller = new AbortController();
 
-  /** A fax woken for a slot long ago has not taken it: wake its job again, or find it gone. */
+  /** A fax woken for a slot long ago has not taken it: wake its job again, or give it a new one. */
   async function recoverStuck(faxId: string, jobId: string): Promise<void> {
-    const state = await deps.queue.getJobState(jobId);
-    const log = deps.logger.child({ faxId, jobId, jobState: state });
-    if (state === 'delayed') {
+    if ((await deps.queue.getJobState(jobId)) === 'delayed') {
       await deps.handoff.wake([jobId]);
-    } else if (state === 'failed') {
-      log.warn('the job of a waiting fax had failed: retrying it');
-      await (await Job.fromId(deps.queue, jobId))?.retry('failed');
-    } else if (state === 'unknown') {
-      log.warn('the job of a waiting fax is gone: queueing it again');
-      await deps.handoff.requeue(faxId, attemptOfJob(faxId, jobId), 0);
-    } else if (state === 'completed') {
-      log.warn('the job of a waiting fax ended without sending it: taking the fax out of the line');
+      return;
+    }
+    const revival = await reviveJob(deps, faxId, attemptOfJob(faxId, jobId));
+    if (revival === 'moved-on') {
+      deps.logger.warn({ faxId, jobId }, 'a waiting fax had moved on: taking it out of the line');
       await deps.handoff.wake(await leaveLine(deps, faxId));
     }
-    // waiting, prioritized, active: on its way.
   }
 
   async function runOnce(): Promise<void> {

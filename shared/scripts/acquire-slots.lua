@@ -15,7 +15,12 @@
   ARGV[5] priority (0 = none; lower goes first, as in BullMQ)
   ARGV[6] ms between Telnyx requests (0 = no rate limit)
 
-  Returns { 1, request, ms to wait before the POST, woken job ids }   slots held (also when already
+  A claim that holds slots also marks the attempt as being submitted (`submitting` = attempt:time);
+  finding that mark already there means an earlier run of this attempt may have POSTed it (a crash,
+  a timeout): the worker then asks Telnyx before sending again.
+
+  Returns { 1, request, ms to wait before the POST, woken job ids, when an earlier run of this attempt
+            began submitting (ms; 0 = none) }                      slots held (also when already
                                                                        held: a redelivered job)
           { 0, request, scope, woken job ids }                        parked waiting for `scope`
           { 2, status, attempt }                                      not queued at this attempt
@@ -33,9 +38,18 @@ local connection, destination = tostring(decoded.connection_id), tostring(decode
 local now = nowMs()
 local wake = {}
 
+-- Marks this attempt as being submitted; returns when an earlier run began doing so (0 = never).
+local function markSubmitting()
+  local mark = redis.call('HGET', record, 'submitting')
+  local mine = ARGV[4] .. ':'
+  if mark and string.sub(mark, 1, #mine) == mine then return tonumber(string.sub(mark, #mine + 1)) or 0 end
+  redis.call('HSET', record, 'submitting', mine .. string.format('%d', now))
+  return 0
+end
+
 if fields[4] and fields[4] ~= '' then
   redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
-  return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake }
+  return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake, markSubmitting() }
 end
 
 local scopes = { 'destination:' .. destination, 'connection:' .. connection }
@@ -78,4 +92,4 @@ for _, scope in ipairs(scopes) do
 end
 redis.call('HSET', record, 'slots', table.concat(scopes, '\n'), 'job_id', jobId)
 redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
-return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake }
+return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake, markSubmitting() }

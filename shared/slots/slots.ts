@@ -29,6 +29,8 @@ export type AcquireResult =
       readonly request: SendFaxRequest;
       readonly waitMs: number;
       readonly wake: readonly string[];
+      /** An earlier run of this attempt began submitting then (ms): it may have created the fax. */
+      readonly interruptedAt: number | undefined;
     }
   /** `scope` is full: the fax waits in its line until a slot frees. */
   | { readonly kind: 'parked'; readonly scope: string; readonly wake: readonly string[] }
@@ -51,8 +53,8 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
     claim.attempt,
     claim.priority,
     claim.rateIntervalMs,
-  )) as [number, string?, (string | number)?, string[]?];
-  const [code, first, second, wake = []] = reply;
+  )) as [number, string?, (string | number)?, string[]?, number?];
+  const [code, first, second, wake = [], interruptedAt] = reply;
   switch (code) {
     case 1:
       return {
@@ -60,6 +62,7 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
         request: JSON.parse(first as string) as SendFaxRequest,
         waitMs: Number(second),
         wake,
+        interruptedAt: interruptedAt ? interruptedAt : undefined,
       };
     case 0:
       return { kind: 'parked', scope: String(second), wake };

@@ -1,0 +1,34 @@
+import test from 'ava';
+import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+
+test('a POST that times out after Telnyx created the fax is found at Telnyx, not sent again', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { TELNYX_TIMEOUT_MS: '200' },
+    // Telnyx creates the fax, then answers too late for our client; its webhooks come later still,
+    // so only asking Telnyx can tell the retry that the fax exists.
+    simulator: { stepMs: 5, callMs: 10, postLatencyMs: 800, webhookDelayMs: 3000 },
+  });
+  const id = await queueFax(pipeline, SEED_FAX);
+  const stats = pipeline.simulator.lifecycle.stats;
+  while (stats.posts === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  pipeline.simulator.configure({ postLatencyMs: 0 });
+  const entries = await pipeline.waitForFax(id, isFinal, 15_000);
+  t.like(
+    entries.find((entry) => entry.event_type === 'fax.submitted'),
+    {
+      detail: 'found at Telnyx after an interrupted submission; not sent again',
+    },
+  );
+  t.like(entries.at(-1), { event_type: 'fax.delivered', final: true });
+  t.is(stats.accepted, 1, 'Telnyx has one fax');
+  t.is(stats.postsByFax[id], 1, 'and was asked for one');
+});
+
+test('a POST that fails without creating the fax (5xx) is checked at Telnyx, then sent once', async (t) => {
+  const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 10, failNextPosts: [503] } });
+  const id = await queueFax(pipeline, SEED_FAX);
+  const entries = await pipeline.waitForFax(id, isFinal, 15_000);
+  t.like(entries.at(-1), { event_type: 'fax.delivered', final: true });
+  t.is(pipeline.simulator.lifecycle.stats.accepted, 1);
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 2, 'the 503, then the one that was taken');
+});
