@@ -2,9 +2,20 @@
  * The library: queue faxes from your own code, and read the status stream.
  * Services are started with the `fax` command (see README).
  */
-export { createProducer, type Producer, type ProducerDeps, type QueuedFax } from './producer/producer.ts';
+export {
+  createProducer,
+  type Producer,
+  type ProducerDeps,
+  type QueuedFax,
+  type SendOptions,
+} from './producer/producer.ts';
 export { loadConfig, ConfigError, type Config } from './shared/config.ts';
-export { FaxNotFoundError, FaxValidationError, ServiceUnavailableError } from './shared/errors.ts';
+export {
+  FaxNotFoundError,
+  FaxValidationError,
+  IdempotencyKeyError,
+  ServiceUnavailableError,
+} from './shared/errors.ts';
 export { parseStreamEntry, type StreamEntry } from './shared/events.ts';
 export { parseSendFaxRequest, type SendFaxRequest } from './shared/fax-request.ts';
 export { createKeys, type Keys } from './shared/keys.ts';

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { faxResource } from '../producer/fax-resource.ts';
 import { createProducer } from '../producer/producer.ts';
-import { FaxNotFoundError, FaxValidationError } from '../shared/errors.ts';
+import { FaxNotFoundError, FaxValidationError, IdempotencyKeyError } from '../shared/errors.ts';
 import { QUALITIES } from '../shared/fax-request.ts';
 import { createKeys } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -61,6 +61,7 @@ program
   .addOption(new Option('--quality <quality>').choices(QUALITIES))
   .option('--client-state <base64>', 'echoed back in every event of this fax')
   .option('--from-display-name <name>', 'caller id name')
+  .option('--idempotency-key <key>', 'the same key again gives back the same fax instead of a second one')
   .action(async (options: Record<string, string | undefined>) => {
     const { config, redis, keys, slots } = await openStore();
     const producer = createProducer({
@@ -71,6 +72,8 @@ program
       defaults: { connectionId: config.env.TELNYX_CONNECTION_ID, from: config.env.FAX_FROM },
       submitAttempts: config.env.FAX_SUBMIT_ATTEMPTS,
       streamMaxLen: config.env.FAX_STREAM_MAXLEN,
+      retryPolicy: config.retryPolicy,
+      idempotencySeconds: config.env.FAX_IDEMPOTENCY_SECONDS,
     });
     const fax = Object.fromEntries(
       Object.entries({
@@ -85,9 +88,18 @@ program
       }).filter(([, value]) => value !== undefined),
     );
     try {
-      const id = await producer.send(fax);
-      process.stdout.write(`${JSON.stringify({ id, status: 'queued' })}\n`);
+      const { idempotencyKey } = options;
+      const queued = await producer.queue(fax, idempotencyKey === undefined ? {} : { idempotencyKey });
+      const state = queued.replayed ? (await producer.get(queued.id)).status : 'queued';
+      process.stdout.write(
+        `${JSON.stringify({ id: queued.id, status: state, replayed: queued.replayed })}\n`,
+      );
     } catch (error) {
+      if (error instanceof IdempotencyKeyError) {
+        process.stderr.write(`fax: --idempotency-key: ${error.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
       if (!(error instanceof FaxValidationError)) throw error;
       for (const problem of error.problems) process.stderr.write(`fax: ${problem.detail}\n`);
       process.exitCode = 2;

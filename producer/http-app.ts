@@ -2,7 +2,12 @@ import Router from '@koa/router';
 import parseBody from 'co-body';
 import Koa from 'koa';
 import { bearerMatches } from '../shared/bearer.ts';
-import { FaxNotFoundError, FaxValidationError, ServiceUnavailableError } from '../shared/errors.ts';
+import {
+  FaxNotFoundError,
+  FaxValidationError,
+  IdempotencyKeyError,
+  ServiceUnavailableError,
+} from '../shared/errors.ts';
 import { coerceFormFields } from '../shared/fax-request.ts';
 import type { Logger } from '../shared/logger.ts';
 import { errorBody, fieldErrors } from '../shared/telnyx-errors.ts';
@@ -48,8 +53,15 @@ export function createProducerApp(deps: ProducerAppDeps): Koa {
 
   router.post('/faxes', async (ctx) => {
     const body = await readFaxBody(ctx, limit);
-    const queued = await deps.producer.queue(body);
+    const key = ctx.get('idempotency-key');
+    const queued = await deps.producer.queue(body, key === '' ? {} : { idempotencyKey: key });
     ctx.status = 202;
+    if (queued.replayed) {
+      // The fax this key queued before, as it is now.
+      ctx.set('Idempotent-Replayed', 'true');
+      ctx.body = { data: faxResource(await deps.producer.get(queued.id)) };
+      return;
+    }
     ctx.body = { data: queuedFaxResource(queued.id, queued.request, queued.queuedAt) };
   });
 
@@ -114,6 +126,13 @@ function toHttpError(error: unknown): [number, unknown] {
   if (error instanceof FaxNotFoundError)
     return [404, errorBody('notFound', `No fax with id ${error.faxId}.`)];
   if (error instanceof BodyError) return [error.status, errorBody(error.kind, error.message, error.pointer)];
+  if (error instanceof IdempotencyKeyError) {
+    const status = error.reason === 'in-progress' ? 409 : 422;
+    return [
+      status,
+      errorBody(status === 409 ? 'conflict' : 'invalidValue', error.message, undefined, 'Idempotency-Key'),
+    ];
+  }
   if (error instanceof ServiceUnavailableError) {
     return [503, errorBody('unavailable', 'The fax queue is unavailable; nothing was queued. Try again.')];
   }

@@ -20,6 +20,7 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
     streamMaxLen: runtime.streamMaxLen,
     slots: runtime.slots,
     retryPolicy: runtime.config.retryPolicy,
+    idempotencySeconds: env.FAX_IDEMPOTENCY_SECONDS,
   });
   const app = createProducerApp({ producer, logger, apiToken: env.FAX_API_TOKEN });
   const server = await listen(app, port, env.FAX_BIND_HOST);

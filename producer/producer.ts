@@ -1,7 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { applyEvent, type EventSink, newEventId } from '../shared/events.ts';
-import { FaxNotFoundError, FaxValidationError, ServiceUnavailableError } from '../shared/errors.ts';
+import {
+  FaxNotFoundError,
+  FaxValidationError,
+  IdempotencyKeyError,
+  ServiceUnavailableError,
+} from '../shared/errors.ts';
 import { parseSendFaxRequest, type SendFaxRequest } from '../shared/fax-request.ts';
 import { createFaxRecord, type FaxRecord, readFaxRecord } from '../shared/fax-record.ts';
 import { FAX_QUEUE, type Keys } from '../shared/keys.ts';
@@ -24,6 +29,16 @@ export interface ProducerDeps {
   readonly slots?: SlotSettings;
   /** The retry policy (the defaults if left out). */
   readonly retryPolicy?: RetryPolicy;
+  /** How long an Idempotency-Key is remembered (default a day). */
+  readonly idempotencySeconds?: number;
+}
+
+export interface SendOptions {
+  /**
+   * The same key within the idempotency window gives back the same fax instead of queueing another;
+   * the same key with a different request is refused ({@link IdempotencyKeyError}).
+   */
+  readonly idempotencyKey?: string;
 }
 
 export interface QueuedFax {
@@ -31,16 +46,18 @@ export interface QueuedFax {
   /** The request as stored: validated, with the configured defaults filled in. */
   readonly request: SendFaxRequest;
   readonly queuedAt: Date;
+  /** The Idempotency-Key had been used for this fax before: nothing new was queued. */
+  readonly replayed: boolean;
 }
 
 export interface Producer {
   /** Like {@link Producer.send}, resolving to the stored request as well as the id. */
-  queue(fax: Record<string, unknown>): Promise<QueuedFax>;
+  queue(fax: Record<string, unknown>, options?: SendOptions): Promise<QueuedFax>;
   /**
    * Validates and queues one fax; resolves to our fax id once it is stored and queued.
    * Throws {@link FaxValidationError} (nothing queued) or {@link ServiceUnavailableError}.
    */
-  send(fax: Record<string, unknown>): Promise<string>;
+  send(fax: Record<string, unknown>, options?: SendOptions): Promise<string>;
   /** The fax's current state and history; throws {@link FaxNotFoundError}. */
   get(faxId: string): Promise<FaxRecord>;
   close(): Promise<void>;
@@ -48,6 +65,7 @@ export interface Producer {
 
 export function createProducer(deps: ProducerDeps): Producer {
   const { redis, keys, logger } = deps;
+  const idempotencySeconds = deps.idempotencySeconds ?? 86_400;
   const sink: EventSink = {
     redis,
     keys,
@@ -99,24 +117,81 @@ export function createProducer(deps: ProducerDeps): Producer {
     }
   }
 
-  async function queueFax(fax: Record<string, unknown>): Promise<QueuedFax> {
+  /**
+   * Claims the key for a new fax id, or finds the fax that has it. Resolves to the id to create, or to
+   * the earlier fax (replayed) when it exists.
+   */
+  async function claimKey(
+    key: string,
+    request: SendFaxRequest,
+  ): Promise<{ faxId: string; replay?: QueuedFax }> {
+    if (key.length === 0 || key.length > 255 || !/^[\x20-\x7e]+$/.test(key)) {
+      throw new IdempotencyKeyError(
+        'invalid',
+        'Idempotency-Key must be 1 to 255 printable ASCII characters.',
+      );
+    }
+    const fingerprint = fingerprintOf(request);
+    const [claimed, faxId, earlierFingerprint, claimedAt] = (await redis.claimIdempotency(
+      keys.idempotency(key),
+      randomUUID(),
+      fingerprint,
+      idempotencySeconds,
+      Date.now(),
+    )) as [number, string, string, string];
+    if (claimed === 1) return { faxId };
+    if (earlierFingerprint !== fingerprint) {
+      throw new IdempotencyKeyError(
+        'reused',
+        'This Idempotency-Key was used for a different request; use a new key for a new fax.',
+      );
+    }
+    const earlier = await readFaxRecord(redis, keys, faxId);
+    if (earlier) {
+      return {
+        faxId,
+        replay: {
+          id: faxId,
+          request: earlier.request,
+          queuedAt: new Date(earlier.createdAt),
+          replayed: true,
+        },
+      };
+    }
+    // Claimed, never stored: its request is still being stored, or died before it was.
+    if (Date.now() - Number(claimedAt) < ORPHAN_CLAIM_MS) {
+      throw new IdempotencyKeyError(
+        'in-progress',
+        'A request with this Idempotency-Key is in progress; try again.',
+      );
+    }
+    return { faxId };
+  }
+
+  async function queueFax(fax: Record<string, unknown>, options: SendOptions = {}): Promise<QueuedFax> {
     const parsed = parseSendFaxRequest(withDefaults(fax));
     if (!parsed.ok) throw new FaxValidationError(parsed.problems);
-    const faxId = randomUUID();
     const queuedAt = new Date();
+    let faxId: string = randomUUID();
     try {
+      if (options.idempotencyKey !== undefined) {
+        const claim = await claimKey(options.idempotencyKey, parsed.fax);
+        if (claim.replay) return claim.replay;
+        faxId = claim.faxId;
+      }
       await store(faxId, parsed.fax, queuedAt);
     } catch (error) {
+      if (error instanceof IdempotencyKeyError) throw error;
       throw new ServiceUnavailableError('could not queue the fax: Redis is unavailable', { cause: error });
     }
     logger.info({ faxId, to: parsed.fax.to }, 'fax queued');
-    return { id: faxId, request: parsed.fax, queuedAt };
+    return { id: faxId, request: parsed.fax, queuedAt, replayed: false };
   }
 
   return {
     queue: queueFax,
-    async send(fax) {
-      return (await queueFax(fax)).id;
+    async send(fax, options) {
+      return (await queueFax(fax, options)).id;
     },
     async get(faxId) {
       let record: FaxRecord | undefined;
@@ -132,4 +207,13 @@ export function createProducer(deps: ProducerDeps): Producer {
       await queue.close();
     },
   };
+}
+
+/** A claim whose fax was never stored is taken over after this long (its request died). */
+const ORPHAN_CLAIM_MS = 30_000;
+
+/** The same request, whatever the order of its fields, gives the same fingerprint. */
+function fingerprintOf(request: SendFaxRequest): string {
+  const sorted = Object.fromEntries(Object.entries(request).sort(([a], [b]) => a.localeCompare(b)));
+  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
 }

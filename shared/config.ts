@@ -52,6 +52,8 @@ const envSchema = z.object({
   FAX_STREAM_MAXLEN: positiveInt(1_000_000),
   FAX_WORKER_CONCURRENCY: positiveInt(16),
   FAX_SUBMIT_ATTEMPTS: positiveInt(5),
+  /** How long an Idempotency-Key is remembered. */
+  FAX_IDEMPOTENCY_SECONDS: positiveInt(86_400),
   /** A worker that stops renewing its job's lock this long (it died) has the job taken over. */
   FAX_WORKER_LOCK_SECONDS: z.coerce.number().positive().default(30),
   /** Channels per Telnyx connection (Fax Application `outbound.channel_limit`). */

@@ -19,6 +19,19 @@ export class FaxNotFoundError extends Error {
   }
 }
 
+/**
+ * An `Idempotency-Key` that cannot be honoured: malformed (`invalid`), used before with a different
+ * request (`reused`), or its first request still being stored (`in-progress`: try again shortly).
+ */
+export class IdempotencyKeyError extends Error {
+  readonly code = 'IDEMPOTENCY_KEY';
+  readonly reason: 'invalid' | 'reused' | 'in-progress';
+  constructor(reason: IdempotencyKeyError['reason'], message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
 /** Redis (or another dependency) cannot be reached: nothing was stored, try again. */
 export class ServiceUnavailableError extends Error {
   readonly code = 'SERVICE_UNAVAILABLE';

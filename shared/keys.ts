@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every Redis key the pipeline uses, built here and nowhere else.
  * BullMQ's own keys live under `${prefix}:bull:${queue}:*`.
@@ -16,6 +18,8 @@ export interface Keys {
   telnyxFax(telnyxFaxId: string): string;
   /** Marker that a webhook (by Telnyx event id) was already taken in. */
   seenEvent(eventId: string): string;
+  /** An Idempotency-Key's claim (by the key's SHA-256): the fax it created and its request's fingerprint. */
+  idempotency(key: string): string;
   /** Sorted set of faxes holding a Telnyx channel, scored by the time they were accepted. */
   readonly inFlight: string;
   /**
@@ -59,6 +63,7 @@ export function createKeys(prefix: string, stream: string): Keys {
     faxHistory: (faxId: string) => `${prefix}:fax:${faxId}:history`,
     telnyxFax: (telnyxFaxId: string) => `${prefix}:telnyx:${telnyxFaxId}`,
     seenEvent: (eventId: string) => `${prefix}:seen:${eventId}`,
+    idempotency: (key: string) => `${prefix}:idem:${createHash('sha256').update(key).digest('hex')}`,
     inFlight: `${prefix}:in-flight`,
     slots: Object.freeze({
       limits: `${prefix}:slots:limits`,

@@ -20,6 +20,7 @@ const SCRIPTS = {
   setLimit: { lua: withSlots('set-limit'), numberOfKeys: 1 },
   limitsSnapshot: { lua: withSlots('limits-snapshot'), numberOfKeys: 1 },
   rateLimit: { lua: withLibs('rate-limit', ['rate']), numberOfKeys: 2 },
+  claimIdempotency: { lua: read('claim-idempotency'), numberOfKeys: 1 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

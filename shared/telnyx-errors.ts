@@ -28,17 +28,19 @@ export const TELNYX_ERRORS = {
   invalidValue: { code: '10015', title: 'Invalid value' },
   payloadTooLarge: { code: '10015', title: 'Request body too large' },
   unavailable: { code: '10007', title: 'Service unavailable' },
+  conflict: { code: '10015', title: 'Conflict' },
 } as const satisfies Record<string, { code: string; title: string }>;
 
 export function errorBody(
   kind: keyof typeof TELNYX_ERRORS,
   detail: string,
   pointer?: string,
+  parameter?: string,
 ): TelnyxErrorBody {
   const item: TelnyxErrorItem = {
     ...TELNYX_ERRORS[kind],
     detail,
-    ...(pointer ? { source: { pointer } } : {}),
+    ...(pointer ? { source: { pointer } } : parameter ? { source: { parameter } } : {}),
   };
   return { errors: [item] };
 }
