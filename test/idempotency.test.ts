@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createProducer } from '../producer/producer.ts';
 import { IdempotencyKeyError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -15,6 +15,18 @@ function post(pipeline: TestPipeline, body: unknown, key?: string) {
     headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) },
     body: JSON.stringify(body),
   });
+}
+
+/** A pipeline without a worker, and a library producer on its Redis. */
+async function withProducer(t: ExecutionContext) {
+  const pipeline = await startPipeline(t, { worker: false });
+  const producer = createProducer({
+    redis: pipeline.redis,
+    keys: pipeline.keys,
+    logger: createLogger('silent', 't'),
+  });
+  t.teardown(() => producer.close());
+  return { pipeline, producer };
 }
 
 const jobCount = async (pipeline: TestPipeline) =>
@@ -81,13 +93,7 @@ test('ten concurrent requests with one key queue one fax; each gets it or is tol
 });
 
 test('a key whose first request died before storing its fax is taken over after 30 s', async (t) => {
-  const pipeline = await startPipeline(t, { worker: false });
-  const producer = createProducer({
-    redis: pipeline.redis,
-    keys: pipeline.keys,
-    logger: createLogger('silent', 't'),
-  });
-  t.teardown(() => producer.close());
+  const { pipeline, producer } = await withProducer(t);
   // The claim a request leaves when it dies between claiming the key and storing the fax.
   await producer.queue(SEED_FAX, { idempotencyKey: 'probe' });
   const fingerprint = await pipeline.redis.hget(pipeline.keys.idempotency('probe'), 'fingerprint');
@@ -107,13 +113,7 @@ test('a key whose first request died before storing its fax is taken over after 
 });
 
 test('the library and fax send --idempotency-key give back the same fax', async (t) => {
-  const pipeline = await startPipeline(t, { worker: false });
-  const producer = createProducer({
-    redis: pipeline.redis,
-    keys: pipeline.keys,
-    logger: createLogger('silent', 't'),
-  });
-  t.teardown(() => producer.close());
+  const { pipeline, producer } = await withProducer(t);
   const id = await producer.send(SEED_FAX, { idempotencyKey: 'lib-1' });
   t.is(await producer.send(SEED_FAX, { idempotencyKey: 'lib-1' }), id);
 
