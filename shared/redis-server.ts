@@ -36,7 +36,7 @@ export function answers(host: string, port: number, timeoutMs = 500): Promise<bo
 
 export interface StartRedisOptions {
   readonly port?: number;
-  /** Keep an append-only file (in a fresh temp dir), for restart tests. */
+  /** Keep an append-only file, fsynced on every write (nothing acknowledged is lost), for restart tests. */
   readonly appendOnly?: boolean;
   readonly dir?: string;
 }
@@ -55,6 +55,8 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       '',
       '--appendonly',
       options.appendOnly ? 'yes' : 'no',
+      '--appendfsync',
+      'always',
       '--dir',
       dir,
       '--maxmemory-policy',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { decodeClientState } from '../shared/client-state.ts';
 import type { SimulatorOptions } from './options.ts';
 import type { WebhookSigner } from './signer.ts';
 
@@ -27,6 +28,8 @@ export interface SimulatorStats {
   accepted: number;
   /** POSTs per pipeline fax id (from client_state) or per `to` otherwise: "sent exactly once". */
   postsByFax: Record<string, number>;
+  /** Faxes created per pipeline fax id and attempt (`<id>#<attempt>`): more than 1 is a double send. */
+  acceptedByAttempt: Record<string, number>;
   inFlight: number;
   maxInFlight: number;
   /** Highest number of simultaneous calls to one destination. */
@@ -81,6 +84,7 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     posts: 0,
     accepted: 0,
     postsByFax: {},
+    acceptedByAttempt: {},
     inFlight: 0,
     maxInFlight: 0,
     maxInFlightPerDestination: 0,
@@ -336,6 +340,11 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
       faxes.set(fax.id, fax);
       requests.push(body);
       stats.accepted++;
+      const ours = decodeClientState(body.client_state);
+      if (ours) {
+        const key = `${ours.faxId}#${ours.attempt}`;
+        stats.acceptedByAttempt[key] = (stats.acceptedByAttempt[key] ?? 0) + 1;
+      }
       run(fax);
       return fax;
     },

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
 import { startProducerService } from '../../producer/main.ts';
 import { loadConfig } from '../../shared/config.ts';
@@ -44,6 +45,8 @@ export interface PipelineOptions {
   readonly keeper?: SlotKeeperOptions;
   /** Slot settings beyond what the environment sets (short retry times). */
   readonly slots?: Partial<SlotSettings>;
+  /** A Redis of the test's own (e.g. one it restarts) instead of a fresh one. */
+  readonly redisUrl?: string;
 }
 
 /** The whole pipeline in this process, on free ports, against a test Redis and the simulator. */
@@ -51,7 +54,9 @@ export async function startPipeline(
   t: ExecutionContext,
   options: PipelineOptions = {},
 ): Promise<TestPipeline> {
-  const redisInfo = await testRedis(t);
+  const redisInfo = options.redisUrl
+    ? { url: options.redisUrl, prefix: `t${randomUUID().slice(0, 8)}` }
+    : await testRedis(t);
   const env = {
     REDIS_URL: redisInfo.url,
     FAX_KEY_PREFIX: redisInfo.prefix,
@@ -88,6 +93,7 @@ export async function startPipeline(
   const producer = await startProducerService(runtime, 0);
   t.teardown(() => producer.close());
   const redis = connectRedis(redisInfo.url);
+  redis.on('error', () => undefined); // a test may stop Redis on purpose
   t.teardown(() => redis.disconnect());
 
   async function entries(): Promise<StreamEntry[]> {

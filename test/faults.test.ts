@@ -1,0 +1,192 @@
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { freePort, startRedisServer } from '../shared/redis-server.ts';
+import { assertConsistent } from './helpers/consistency.ts';
+import {
+  queueFax,
+  SEED_FAX,
+  startPipeline,
+  type PipelineOptions,
+  type TestPipeline,
+} from './helpers/pipeline.ts';
+import { startFaxProcess } from './helpers/processes.ts';
+
+/**
+ * Fault injection with real processes: workers (and a webhook service) are `fax start` children
+ * killed with SIGKILL at chosen moments, Redis is a real server that is killed and restarted, and the
+ * simulator misbehaves on demand. Every scenario ends with `assertConsistent`.
+ */
+const FAST = { FAX_WORKER_LOCK_SECONDS: '1', TELNYX_RATE_LIMIT: 'none' };
+const to = (i: number) => `+1312945${7100 + i}`;
+
+async function faultPipeline(t: ExecutionContext, options: PipelineOptions) {
+  const pipeline = await startPipeline(t, { ...options, worker: false, env: { ...FAST, ...options.env } });
+  const workerEnv = { ...pipeline.env, ...FAST, ...options.env, FAX_WEBHOOK_URL: pipeline.webhookUrl };
+  const startWorker = () => startFaxProcess(t, 'worker', workerEnv, 'worker running');
+  return { pipeline, startWorker };
+}
+
+async function until(done: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`not in time: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function kill(child: ChildProcess) {
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+}
+
+const queueMany = async (pipeline: TestPipeline, count: number) => {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: to(i) }));
+  return ids;
+};
+
+test('a worker killed after claiming a fax but before its POST: another worker sends it, once', async (t) => {
+  // One request every 2 s: the second fax has its slots and waits for its turn when the worker dies.
+  const { pipeline, startWorker } = await faultPipeline(t, {
+    env: { TELNYX_RATE_LIMIT: '0.5' },
+    simulator: { stepMs: 5, callMs: 50 },
+  });
+  const ids = await queueMany(pipeline, 2);
+  const first = await startWorker();
+  const stats = pipeline.simulator.lifecycle.stats;
+  await until(() => stats.posts === 1, 'the first POST');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await kill(first);
+  t.is(stats.posts, 1, 'the second fax was not POSTed before the kill');
+  await startWorker();
+  await assertConsistent(t, pipeline, ids);
+  t.is(stats.accepted, 2);
+});
+
+test('a worker killed during its POST (Telnyx creates the fax): the fax is found at Telnyx, not sent again', async (t) => {
+  const { pipeline, startWorker } = await faultPipeline(t, {
+    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 1500, webhookDelayMs: 4000 },
+  });
+  const [id] = await queueMany(pipeline, 1);
+  const first = await startWorker();
+  const stats = pipeline.simulator.lifecycle.stats;
+  await until(() => stats.posts === 1, 'the POST');
+  await kill(first);
+  pipeline.simulator.configure({ postLatencyMs: 0 });
+  await startWorker();
+  await assertConsistent(t, pipeline, [id as string]);
+  t.is(stats.posts, 1, 'never POSTed again');
+});
+
+test("a worker killed after Telnyx's 202 but before recording it: the fax is found at Telnyx, not sent again", async (t) => {
+  const { pipeline, startWorker } = await faultPipeline(t, {
+    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 800, webhookDelayMs: 5000 },
+  });
+  const [id] = await queueMany(pipeline, 1);
+  const first = await startWorker();
+  const stats = pipeline.simulator.lifecycle.stats;
+  await until(() => stats.posts === 1, 'the POST');
+  // Writes stop while the 202 is on its way: the worker has its answer and cannot record it.
+  await pipeline.redis.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+  await new Promise((resolve) => setTimeout(resolve, 1200));
+  await kill(first);
+  await pipeline.redis.call('CLIENT', 'UNPAUSE');
+  t.is(
+    await pipeline.redis.hget(pipeline.keys.fax(id as string), 'status'),
+    'queued',
+    'the 202 was never recorded',
+  );
+  pipeline.simulator.configure({ postLatencyMs: 0 });
+  await startWorker();
+  await assertConsistent(t, pipeline, [id as string]);
+  t.is(stats.posts, 1, 'never POSTed again');
+});
+
+test('a webhook service killed mid-request loses no event: Telnyx retries until a new one takes it', async (t) => {
+  const port = await freePort();
+  const webhookUrl = `http://127.0.0.1:${port}/webhooks/telnyx`;
+  const pipeline = await startPipeline(t, {
+    worker: false,
+    env: { ...FAST, FAX_ACCOUNT_CHANNEL_LIMIT: '2' },
+    simulator: { stepMs: 20, callMs: 150, webhookAttempts: 12 },
+  });
+  const env = {
+    ...pipeline.env,
+    ...FAST,
+    FAX_ACCOUNT_CHANNEL_LIMIT: '2',
+    FAX_WEBHOOK_URL: webhookUrl,
+    WEBHOOK_PORT: String(port),
+    TELNYX_PUBLIC_KEY: pipeline.simulator.publicKey,
+  };
+  const startWebhook = () => startFaxProcess(t, 'webhook', env, 'webhook service listening');
+  const webhook = await startWebhook();
+  await startFaxProcess(t, 'worker', env, 'worker running');
+  const ids = await queueMany(pipeline, 8);
+  const stats = pipeline.simulator.lifecycle.stats;
+  await until(() => stats.webhooksSent >= 6, 'some webhooks taken in');
+  await kill(webhook);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await startWebhook();
+  await assertConsistent(t, pipeline, ids);
+  t.true(stats.webhooksFailed > 0, 'webhooks failed while it was down, and were sent again');
+});
+
+test('Redis killed and restarted mid-run (AOF): nothing acknowledged is lost, the services answer 503 meanwhile and resume', async (t) => {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'fax-aof-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let redis = await startRedisServer({ port, dir, appendOnly: true });
+  t.teardown(() => redis.stop());
+  const { pipeline, startWorker } = await faultPipeline(t, {
+    redisUrl: redis.url,
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '2' },
+    simulator: { stepMs: 20, callMs: 200, webhookAttempts: 12 },
+  });
+  await startWorker();
+  const ids = await queueMany(pipeline, 8);
+  const stats = pipeline.simulator.lifecycle.stats;
+  await until(() => stats.delivered >= 2, 'some faxes delivered');
+  await kill(redis.process);
+
+  const refused = await fetch(`${pipeline.producerUrl}/v2/faxes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...SEED_FAX, to: to(50) }),
+  });
+  t.is(refused.status, 503, 'the producer says so instead of dropping the fax');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  redis = await startRedisServer({ port, dir, appendOnly: true });
+  // A 503 said "try again": once the producer has reconnected, it takes the fax.
+  let late: string | undefined;
+  await until(async () => {
+    late = await queueFax(pipeline, { ...SEED_FAX, to: to(51) }).catch(() => undefined);
+    return late !== undefined;
+  }, 'the producer taking faxes again');
+  ids.push(late as string);
+  await assertConsistent(t, pipeline, ids);
+});
+
+test('Telnyx misbehaving: 5xx, 429, duplicated, reordered and lost webhooks; every fax ends once, none sent twice', async (t) => {
+  const { pipeline, startWorker } = await faultPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '3', FAX_SLOT_LEASE_SECONDS: '1' },
+    simulator: {
+      stepMs: 10,
+      callMs: 60,
+      failNextPosts: [500, 429, 503, 429, 502],
+      retryAfterSeconds: 0,
+      duplicateWebhooks: true,
+      reorderWebhooks: true,
+    },
+  });
+  await startWorker();
+  await startWorker();
+  const ids = await queueMany(pipeline, 10);
+  // Later faxes lose their final webhook: only the leases' reconciliation can end them.
+  pipeline.simulator.configure({ dropTerminalWebhooks: true });
+  await assertConsistent(t, pipeline, ids);
+});
