@@ -74,6 +74,7 @@ program
       streamMaxLen: config.env.FAX_STREAM_MAXLEN,
       retryPolicy: config.retryPolicy,
       idempotencySeconds: config.env.FAX_IDEMPOTENCY_SECONDS,
+      mediaUrlHosts: config.env.FAX_MEDIA_URL_HOSTS,
     });
     const fax = Object.fromEntries(
       Object.entries({

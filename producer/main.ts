@@ -21,6 +21,7 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
     slots: runtime.slots,
     retryPolicy: runtime.config.retryPolicy,
     idempotencySeconds: env.FAX_IDEMPOTENCY_SECONDS,
+    mediaUrlHosts: env.FAX_MEDIA_URL_HOSTS,
   });
   const app = createProducerApp({ producer, logger, apiToken: env.FAX_API_TOKEN });
   const server = await listen(app, port, env.FAX_BIND_HOST);

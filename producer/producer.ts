@@ -31,6 +31,8 @@ export interface ProducerDeps {
   readonly retryPolicy?: RetryPolicy;
   /** How long an Idempotency-Key is remembered (default a day). */
   readonly idempotencySeconds?: number;
+  /** Hosts `media_url` may point at (`*.example.com` for subdomains); left out: any. */
+  readonly mediaUrlHosts?: readonly string[] | undefined;
 }
 
 export interface SendOptions {
@@ -171,6 +173,12 @@ export function createProducer(deps: ProducerDeps): Producer {
   async function queueFax(fax: Record<string, unknown>, options: SendOptions = {}): Promise<QueuedFax> {
     const parsed = parseSendFaxRequest(withDefaults(fax));
     if (!parsed.ok) throw new FaxValidationError(parsed.problems);
+    const mediaHost = parsed.fax.media_url ? new URL(parsed.fax.media_url).hostname.toLowerCase() : undefined;
+    if (mediaHost !== undefined && deps.mediaUrlHosts && !hostAllowed(mediaHost, deps.mediaUrlHosts)) {
+      throw new FaxValidationError([
+        { pointer: '/media_url', detail: `media_url may not point at ${mediaHost} (FAX_MEDIA_URL_HOSTS)` },
+      ]);
+    }
     const queuedAt = new Date();
     let faxId: string = randomUUID();
     try {
@@ -216,4 +224,12 @@ const ORPHAN_CLAIM_MS = 30_000;
 function fingerprintOf(request: SendFaxRequest): string {
   const sorted = Object.fromEntries(Object.entries(request).sort(([a], [b]) => a.localeCompare(b)));
   return createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
+}
+
+function hostAllowed(host: string, allowed: readonly string[]): boolean {
+  return allowed.some((pattern) =>
+    pattern.startsWith('*.')
+      ? host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1
+      : host === pattern,
+  );
 }

@@ -40,6 +40,21 @@ const envSchema = z.object({
   FAX_FROM: optional(z.string().refine(isE164, 'must be an E.164 number such as +13125550100')),
   FAX_API_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
   FAX_WEBHOOK_URL: optional(httpUrl),
+  /** Hosts `media_url` may point at, comma-separated (`*.example.com` for its subdomains); unset: any. */
+  FAX_MEDIA_URL_HOSTS: optional(
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((host) => host.trim().toLowerCase())
+          .filter(Boolean),
+      )
+      .refine(
+        (hosts) => hosts.every((host) => /^(\*\.)?[a-z0-9.-]+$/.test(host)),
+        'must be host names, comma-separated (*.example.com allowed)',
+      ),
+  ),
   FAX_BIND_HOST: z.string().default('127.0.0.1'),
   PRODUCER_PORT: port(3000),
   WEBHOOK_PORT: port(3001),
