@@ -53,8 +53,10 @@ export function createProducerApp(deps: ProducerAppDeps): Koa {
 
   router.post('/faxes', async (ctx) => {
     const body = await readFaxBody(ctx, limit);
-    const key = ctx.get('idempotency-key');
-    const queued = await deps.producer.queue(body, key === '' ? {} : { idempotencyKey: key });
+    // A header present but empty is a malformed key, not no key.
+    const key = ctx.headers['idempotency-key'];
+    const idempotencyKey = Array.isArray(key) ? key.join(',') : key;
+    const queued = await deps.producer.queue(body, idempotencyKey === undefined ? {} : { idempotencyKey });
     ctx.status = 202;
     if (queued.replayed) {
       // The fax this key queued before, as it is now.

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { applyEvent, type EventSink, newEventId } from '../shared/events.ts';
+import { type EventSink, newEventId } from '../shared/events.ts';
 import {
   FaxNotFoundError,
   FaxValidationError,
@@ -87,7 +87,12 @@ export function createProducer(deps: ProducerDeps): Producer {
     return out;
   }
 
-  async function store(faxId: string, request: SendFaxRequest, queuedAt: Date): Promise<void> {
+  /**
+   * Stores the fax (record, `fax.enqueued`, outbox entry: one atomic step) and queues its job. Once
+   * stored, the fax will be sent: a failed `queue.add` is left to the slot keeper, which queues what
+   * the outbox still holds. Resolves to false when a fax with this id exists already.
+   */
+  async function store(faxId: string, request: SendFaxRequest, queuedAt: Date): Promise<boolean> {
     const enqueued = {
       eventId: newEventId(),
       eventType: OWN_EVENTS.enqueued,
@@ -98,25 +103,21 @@ export function createProducer(deps: ProducerDeps): Producer {
       payload: { to: request.to, from: request.from, connection_id: request.connection_id },
       dedupe: false,
     };
-    // Record first, queue second: a failure in between leaves a fax that is never sent (and is
-    // marked failed below), never one that is sent while its caller was told it failed.
-    await createFaxRecord(sink, faxId, request, enqueued, queuedAt);
+    if (!(await createFaxRecord(sink, faxId, request, enqueued, queuedAt))) return false;
     try {
       await queue.add(FAX_JOB_NAME, { faxId }, faxJobOptions(faxId, deps.submitAttempts ?? 5));
+      await redis.zrem(keys.slots.outbox, faxId);
     } catch (error) {
-      await applyEvent(sink, {
-        eventId: newEventId(),
-        eventType: OWN_EVENTS.failed,
-        faxId,
-        status: 'failed',
-        occurredAt: new Date().toISOString(),
-        failureReason: 'enqueue_failed',
-        direction: 'outbound',
-        payload: {},
-        dedupe: false,
-      }).catch(() => undefined);
-      throw error;
+      logger.warn({ err: error, faxId }, 'fax stored but not queued yet; the slot keeper will queue it');
     }
+    return true;
+  }
+
+  /** The fax as it is, for an answer to a request that found it already stored. */
+  async function replayOf(faxId: string): Promise<QueuedFax> {
+    const record = await readFaxRecord(redis, keys, faxId);
+    if (!record) throw new Error(`fax ${faxId} vanished`);
+    return { id: faxId, request: record.request, queuedAt: new Date(record.createdAt), replayed: true };
   }
 
   /**
@@ -134,13 +135,16 @@ export function createProducer(deps: ProducerDeps): Producer {
       );
     }
     const fingerprint = fingerprintOf(request);
-    const [claimed, faxId, earlierFingerprint, claimedAt] = (await redis.claimIdempotency(
-      keys.idempotency(key),
-      randomUUID(),
-      fingerprint,
-      idempotencySeconds,
-      Date.now(),
-    )) as [number, string, string, string];
+    const claim = async (takeOverFrom = '') =>
+      (await redis.claimIdempotency(
+        keys.idempotency(key),
+        randomUUID(),
+        fingerprint,
+        idempotencySeconds,
+        Date.now(),
+        takeOverFrom,
+      )) as [number, string, string, string];
+    const [claimed, faxId, earlierFingerprint, claimedAt] = await claim();
     if (claimed === 1) return { faxId };
     if (earlierFingerprint !== fingerprint) {
       throw new IdempotencyKeyError(
@@ -148,26 +152,16 @@ export function createProducer(deps: ProducerDeps): Producer {
         'This Idempotency-Key was used for a different request; use a new key for a new fax.',
       );
     }
-    const earlier = await readFaxRecord(redis, keys, faxId);
-    if (earlier) {
-      return {
-        faxId,
-        replay: {
-          id: faxId,
-          request: earlier.request,
-          queuedAt: new Date(earlier.createdAt),
-          replayed: true,
-        },
-      };
+    if (await redis.exists(keys.fax(faxId))) return { faxId, replay: await replayOf(faxId) };
+    // Claimed, never stored: its request is still being stored, or died before it was. Only one
+    // caller takes an old claim over.
+    if (Date.now() - Number(claimedAt) >= ORPHAN_CLAIM_MS && (await claim(claimedAt))[0] === 1) {
+      return { faxId };
     }
-    // Claimed, never stored: its request is still being stored, or died before it was.
-    if (Date.now() - Number(claimedAt) < ORPHAN_CLAIM_MS) {
-      throw new IdempotencyKeyError(
-        'in-progress',
-        'A request with this Idempotency-Key is in progress; try again.',
-      );
-    }
-    return { faxId };
+    throw new IdempotencyKeyError(
+      'in-progress',
+      'A request with this Idempotency-Key is in progress; try again.',
+    );
   }
 
   async function queueFax(fax: Record<string, unknown>, options: SendOptions = {}): Promise<QueuedFax> {
@@ -187,7 +181,8 @@ export function createProducer(deps: ProducerDeps): Producer {
         if (claim.replay) return claim.replay;
         faxId = claim.faxId;
       }
-      await store(faxId, parsed.fax, queuedAt);
+      // Another request with the same key stored it meanwhile: that fax is the answer.
+      if (!(await store(faxId, parsed.fax, queuedAt))) return await replayOf(faxId);
     } catch (error) {
       if (error instanceof IdempotencyKeyError) throw error;
       throw new ServiceUnavailableError('could not queue the fax: Redis is unavailable', { cause: error });

@@ -38,10 +38,12 @@ export interface FaxEvent {
    * the retry policy; a fax without one ends with this failure.
    */
   readonly retryAt?: number;
+  /** A new fax: its record's fields, created with this event (and its first job put in the outbox). */
+  readonly createRecord?: Readonly<Record<string, string>>;
 }
 
 export interface ApplyResult {
-  readonly outcome: 'duplicate' | 'applied' | 'published';
+  readonly outcome: 'duplicate' | 'applied' | 'published' | 'exists';
   readonly streamId: string;
   readonly status: string;
   readonly final: boolean;
@@ -58,7 +60,7 @@ export interface ApplyResult {
   readonly lowered: { readonly scope: string; readonly limit: number } | undefined;
 }
 
-const OUTCOMES = ['duplicate', 'applied', 'published'] as const;
+const OUTCOMES = ['duplicate', 'applied', 'published', 'exists'] as const;
 
 export interface EventSink {
   readonly redis: FaxRedis;
@@ -107,6 +109,7 @@ export function applyEventArgs(sink: Omit<EventSink, 'redis'>, event: FaxEvent):
     event.keepSlots ? '1' : '',
     event.retryAt ?? '',
     event.retryAt === undefined ? '' : new Date(event.retryAt).toISOString(),
+    event.createRecord ? JSON.stringify(event.createRecord) : '',
   ];
 }
 

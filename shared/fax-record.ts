@@ -1,4 +1,4 @@
-import { applyEventArgs, type EventSink, type FaxEvent } from './events.ts';
+import { applyEvent, type EventSink, type FaxEvent } from './events.ts';
 import type { SendFaxRequest } from './fax-request.ts';
 import type { Keys } from './keys.ts';
 import type { FaxRedis } from './redis.ts';
@@ -34,8 +34,11 @@ export interface HistoryItem {
 }
 
 /**
- * Writes a new fax record and its `fax.enqueued` event in one transaction; the caller then hands the
- * fax to the queue. Fields kept: the request as the caller sent it (after defaults) and its state.
+ * Writes a new fax record, its `fax.enqueued` event and an outbox entry for its first job in one
+ * atomic step (apply-event.lua): once this resolves, the fax will be sent even if the caller dies
+ * before queueing the job (the slot keeper queues it). Resolves to false, writing nothing, when a
+ * record with this id exists already. Fields kept: the request as the caller sent it (after defaults)
+ * and its state.
  */
 export async function createFaxRecord(
   sink: EventSink,
@@ -43,25 +46,23 @@ export async function createFaxRecord(
   request: SendFaxRequest,
   enqueued: FaxEvent,
   createdAt: Date,
-): Promise<void> {
-  const { redis, keys } = sink;
-  const now = createdAt.getTime();
-  const transaction = redis.multi();
-  transaction.hset(keys.fax(faxId), {
-    id: faxId,
-    status: 'queued',
-    rank: statusRank('queued'),
+): Promise<boolean> {
+  const now = String(createdAt.getTime());
+  const result = await applyEvent(sink, {
+    ...enqueued,
     attempt: 1,
-    request: JSON.stringify(request),
-    client_state: request.client_state ?? '',
-    created_at: now,
-    updated_at: now,
+    createRecord: {
+      id: faxId,
+      status: 'queued',
+      rank: String(statusRank('queued')),
+      attempt: '1',
+      request: JSON.stringify(request),
+      client_state: request.client_state ?? '',
+      created_at: now,
+      updated_at: now,
+    },
   });
-  // The record exists before the script runs, so `fax.enqueued` is recorded against it.
-  (transaction as unknown as FaxRedis).applyEvent(...applyEventArgs(sink, { ...enqueued, attempt: 1 }));
-  const results = await transaction.exec();
-  const failed = results?.find(([error]) => error !== null);
-  if (!results || failed) throw failed?.[0] ?? new Error('fax record transaction aborted');
+  return result.outcome !== 'exists';
 }
 
 const iso = (millis: string | undefined) => new Date(Number(millis ?? 0)).toISOString();

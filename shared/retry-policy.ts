@@ -90,7 +90,6 @@ export const DEFAULT_RETRY_POLICY: RetryPolicyTable = {
     // Ours: Telnyx refused the request, or never took it after every try of the POST.
     rejected: never,
     submission_failed: never,
-    enqueue_failed: never,
   },
 };
 

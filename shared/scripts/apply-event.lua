@@ -39,6 +39,8 @@
            of the same attempt arrives (a POST that may have created a call failed for good)
   ARGV[19] for a failure: when to send the fax again (ms; '' = it ends here)
   ARGV[20] the same moment in ISO 8601, published as next_attempt_at
+  ARGV[21] a new fax's record fields (JSON object of strings; '' = none): the record is created with
+           this event, and its first job put in the outbox, unless it exists (then nothing is done)
 
   Returns { code, stream entry id, status after, final (0/1), attempt, fax_id, telnyx_fax_id,
             job ids woken for freed slots, attempt queued again (0 = none), lowered scope ('' = none),
@@ -46,6 +48,7 @@
     code  0  duplicate: nothing done
           1  applied: the fax's status moved forward
           2  published only: out of order, unknown type or unknown fax
+          3  the record to create exists already: nothing done
 ]]
 local record, stream, seen, history, inflight, telnyxMap = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local eventId, eventType, newStatus = ARGV[1], ARGV[2], ARGV[3]
@@ -59,6 +62,17 @@ local capacityKind = ARGV[17]
 local keepSlots = ARGV[18] == '1'
 local retryAt, retryAtIso = tonumber(ARGV[19]) or 0, ARGV[20]
 local wake, requeued, loweredScope, loweredLimit, configuredLimitBefore = {}, 0, '', 0, -1
+
+if ARGV[21] ~= '' then
+  if redis.call('EXISTS', record) == 1 then return { 3, '', '', 0, 0, faxId, telnyxId, wake, 0, '', 0 } end
+  local flat = {}
+  for field, value in pairs(cjson.decode(ARGV[21])) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = value
+  end
+  redis.call('HSET', record, unpack(flat))
+  redis.call('ZADD', slotKey('outbox'), nowMs() + S.outboxGraceMs, faxId)
+end
 
 if ttl > 0 then
   if redis.call('SET', seen, '1', 'NX', 'EX', ttl) == false then
@@ -82,7 +96,8 @@ if known then
   -- A fax in a final state keeps it; otherwise (attempt, rank) only ever grows.
   local forward = newStatus ~= '' and rank < 100 and
     (attempt > curAttempt or (attempt == curAttempt and newRank > rank))
-  local requeue = forward and newStatus == 'failed' and attempt == curAttempt and retryAt > 0
+  -- A failure that keeps its slots (a call may exist) is never sent again from here.
+  local requeue = forward and newStatus == 'failed' and attempt == curAttempt and retryAt > 0 and not keepSlots
   local capacity = requeue and capacityKind ~= ''
   -- The record keeps the Telnyx id of its current attempt only: news of an older attempt's call must
   -- never make reconciliation look at the wrong call.
