@@ -105,7 +105,11 @@ export function createProducer(deps: ProducerDeps): Producer {
     };
     if (!(await createFaxRecord(sink, faxId, request, enqueued, queuedAt))) return false;
     try {
-      await queue.add(FAX_JOB_NAME, { faxId }, faxJobOptions(faxId, deps.submitAttempts ?? 5));
+      await queue.add(
+        FAX_JOB_NAME,
+        { faxId },
+        faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale),
+      );
       await redis.zrem(keys.slots.outbox, faxId);
     } catch (error) {
       logger.warn({ err: error, faxId }, 'fax stored but not queued yet; the slot keeper will queue it');

@@ -20,11 +20,11 @@ export function attemptOfJob(faxId: string, jobId: string): number {
 export const FAX_JOB_NAME = 'send-fax';
 
 /** Job options for every fax: the job id is the fax id, so a fax is queued at most once. */
-export function faxJobOptions(jobId: string, submitAttempts: number): JobsOptions {
+export function faxJobOptions(jobId: string, submitAttempts: number, backoffMs = 1000): JobsOptions {
   return {
     jobId,
     attempts: submitAttempts,
-    backoff: { type: 'exponential', delay: 1000 },
+    backoff: { type: 'exponential', delay: Math.max(1, Math.round(backoffMs)) },
     removeOnComplete: { age: 3600, count: 1000 },
     removeOnFail: { age: 7 * 24 * 3600 },
   };

@@ -189,6 +189,8 @@ export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
       } catch (error) {
         throw new TelnyxRequestError('GET /faxes failed', undefined, { cause: error });
       }
+      // Some APIs answer a list with no match 404: that is "none".
+      if (response.status === 404) return { faxes: [], totalPages: 1 };
       const body = response.json as { data?: TelnyxFax[]; meta?: { total_pages?: number } } | undefined;
       if (response.status !== 200 || !Array.isArray(body?.data)) {
         throw new TelnyxRequestError(`GET /faxes answered ${response.status}`, response.status);

@@ -25,6 +25,8 @@ export interface SimFax {
 
 export interface SimulatorStats {
   posts: number;
+  /** `GET /v2/faxes` (list) requests. */
+  lists: number;
   accepted: number;
   /** POSTs per pipeline fax id (from client_state) or per `to` otherwise: "sent exactly once". */
   postsByFax: Record<string, number>;
@@ -82,6 +84,7 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
   const holding = new Set<string>();
   const stats: SimulatorStats = {
     posts: 0,
+    lists: 0,
     accepted: 0,
     postsByFax: {},
     acceptedByAttempt: {},

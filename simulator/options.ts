@@ -41,6 +41,8 @@ export const simulatorOptionsSchema = z.strictObject({
   latencyMs: z.number().int().min(0).default(0),
   /** Extra delay before answering `POST /v2/faxes` only (after the fax is created: a slow 202). */
   postLatencyMs: z.number().int().min(0).default(0),
+  /** Extra delay before `POST /v2/faxes` creates the fax (Telnyx still working on it when we give up). */
+  createDelayMs: z.number().int().min(0).default(0),
   /** Hold every webhook back this long before its first try. */
   webhookDelayMs: z.number().int().min(0).default(0),
   /** Send every webhook twice. */

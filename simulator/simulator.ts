@@ -80,6 +80,7 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
       ctx.body = invalid;
       return;
     }
+    if (options.createDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.createDelayMs));
     const fax = lifecycle.accept(body);
     if (options.postLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, options.postLatencyMs));
     ctx.status = 202;
@@ -87,6 +88,7 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
   });
 
   api.get('/faxes', (ctx) => {
+    lifecycle.stats.lists++;
     const q = ctx.query as Record<string, string | undefined>;
     const size = Math.min(Number(q['page[size]'] ?? 20) || 20, 250);
     const number = Math.max(Number(q['page[number]'] ?? 1) || 1, 1);

@@ -31,4 +31,22 @@ test('a POST that fails without creating the fax (5xx) is checked at Telnyx, the
   t.like(entries.at(-1), { event_type: 'fax.delivered', final: true });
   t.is(pipeline.simulator.lifecycle.stats.accepted, 1);
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 2, 'the 503, then the one that was taken');
+  t.is(pipeline.simulator.lifecycle.stats.lists, 1, 'Telnyx was asked in between');
+});
+
+test('a POST Telnyx is still working on when we give up is not sent again: we ask only once it must be done', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { TELNYX_TIMEOUT_MS: '200' },
+    // Telnyx creates the fax 300 ms into the request, after our client gave up at 200 ms, and its
+    // webhooks come late: a lookup right after the timeout would find nothing.
+    simulator: { stepMs: 5, callMs: 10, createDelayMs: 300, webhookDelayMs: 3000 },
+  });
+  const id = await queueFax(pipeline, SEED_FAX);
+  const stats = pipeline.simulator.lifecycle.stats;
+  while (stats.posts === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  pipeline.simulator.configure({ createDelayMs: 0 });
+  const entries = await pipeline.waitForFax(id, isFinal, 15_000);
+  t.like(entries.at(-1), { event_type: 'fax.delivered', final: true });
+  t.is(stats.accepted, 1, 'one fax at Telnyx');
+  t.is(stats.posts, 1);
 });

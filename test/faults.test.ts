@@ -20,7 +20,7 @@ import { startFaxProcess } from './helpers/processes.ts';
  * killed with SIGKILL at chosen moments, Redis is a real server that is killed and restarted, and the
  * simulator misbehaves on demand. Every scenario ends with `assertConsistent`.
  */
-const FAST = { FAX_WORKER_LOCK_SECONDS: '1', TELNYX_RATE_LIMIT: 'none' };
+const FAST = { FAX_WORKER_LOCK_SECONDS: '1', TELNYX_RATE_LIMIT: 'none', TELNYX_TIMEOUT_MS: '1000' };
 const to = (i: number) => `+1312945${7100 + i}`;
 
 async function faultPipeline(t: ExecutionContext, options: PipelineOptions) {

@@ -256,10 +256,13 @@ test('the keeper queues a next attempt nobody queued and wakes faxes a raised li
   // Raised behind the scripts' back: only the sweep can notice.
   await s.redis.hset(s.keys.slots.limits, 'account', '3');
   const tick = await slotTick(s.sink, 10, 1);
-  t.is(tick.unqueued.length, 1);
-  t.like(tick.unqueued[0], { faxId: a, attempt: 2 });
+  // Nothing here queues jobs: a's next attempt, and b's and c's first, are all the keeper's to queue.
+  t.deepEqual(
+    tick.unqueued.map(({ faxId, attempt }) => `${faxId}#${attempt}`).sort(),
+    [`${a}#2`, `${b}#1`, `${c}#1`].sort(),
+  );
   t.deepEqual(tick.wake, [`job-${c}`], 'b was woken already');
-  t.deepEqual((await slotTick(s.sink, 10, 1000)).unqueued, [], 'claimed for the grace period');
+  t.deepEqual((await slotTick(s.sink, 10, 1000)).unqueued, [], 'claimed for another grace period');
 });
 
 test('a lease is extended by progress webhooks and expires into one keeper round', async (t) => {

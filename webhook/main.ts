@@ -37,6 +37,7 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
     keys: runtime.keys,
     logger,
     submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
+    backoffMs: 1000 * env.FAX_RETRY_DELAY_SCALE,
   });
   const app = createWebhookApp({
     handoff,

@@ -16,6 +16,12 @@ export interface DispatchDeps extends EventSink {
   readonly logger: Logger;
   readonly limiter: RateLimiter;
   readonly handoff: Handoff;
+  /** POSTs of one attempt that may fail (429s not counted) before the fax fails. */
+  readonly submitAttempts: number;
+  /** After a POST that got no answer, wait this long before asking Telnyx about it. */
+  readonly settleMs: number;
+  /** The first wait after a failed POST (doubling). */
+  readonly backoffMs: number;
   /** Sent to Telnyx as `webhook_url`, so its webhooks reach our webhook service. */
   readonly webhookUrl?: string | undefined;
 }
@@ -70,10 +76,28 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     await deps.handoff.after(result);
     return result;
   };
-  const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  const failSubmission = (detail: string, payload: unknown = {}) =>
+    recordOutcome({
+      ...event,
+      eventType: OWN_EVENTS.failed,
+      status: 'failed',
+      failureReason: 'submission_failed',
+      detail,
+      payload,
+    });
+  /** Back to BullMQ's delayed set until `at`, holding the slots, using no attempt. */
+  const waitUntil = async (at: number, why: string): Promise<never> => {
+    await job.moveToDelayed(at, token);
+    log.info({ at: new Date(at).toISOString() }, why);
+    throw new DelayedError();
+  };
 
   if (slot.interruptedAt !== undefined) {
-    // An earlier run of this attempt may have created the fax: never send it twice.
+    // Nothing is sent before Telnyx is asked. An earlier POST of this attempt may have created the fax: right after a 5xx answer, or, after a
+    // run that died or got no answer, once twice our timeout has passed since the attempt began.
+    const settledAt = slot.lookupAfter > 0 ? slot.lookupAfter : slot.interruptedAt + deps.settleMs;
+    if (Date.now() < settledAt)
+      await waitUntil(settledAt, 'waiting before asking Telnyx about an interrupted POST');
     let earlier: TelnyxFax | undefined;
     try {
       earlier = await findEarlierSubmission(deps, {
@@ -83,19 +107,8 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
         since: slot.interruptedAt,
       });
     } catch (error) {
-      log.warn({ err: error, lastTry }, 'cannot tell whether an interrupted submission reached Telnyx');
-      if (!lastTry)
-        throw new RetryableSubmitError('cannot tell whether an interrupted submission reached Telnyx');
-      await recordOutcome({
-        ...event,
-        eventType: OWN_EVENTS.failed,
-        status: 'failed',
-        failureReason: 'submission_failed',
-        detail: 'an interrupted submission could not be checked at Telnyx; not sent again',
-        payload: {},
-        keepSlots: true,
-      });
-      return;
+      log.warn({ err: error }, 'cannot tell whether an interrupted POST reached Telnyx; asking again later');
+      await waitUntil(Date.now() + deps.settleMs, 'asking Telnyx again later');
     }
     if (earlier) {
       await recordOutcome({
@@ -112,6 +125,24 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       );
       return;
     }
+    // Certain now: none of this attempt's POSTs created a fax.
+    if (slot.failedPosts >= deps.submitAttempts) {
+      await failSubmission(`no POST of ${slot.failedPosts} reached Telnyx; none created a fax`);
+      return;
+    }
+  }
+
+  const expiresAt = slot.createdAt + deps.retryPolicy.ttlSeconds * 1000 * deps.retryPolicy.scale;
+  if (Date.now() > expiresAt) {
+    await recordOutcome({
+      ...event,
+      eventType: OWN_EVENTS.failed,
+      status: 'failed',
+      failureReason: 'expired',
+      detail: `not sent: its time-to-live ran out at ${new Date(expiresAt).toISOString()}`,
+      payload: {},
+    });
+    return;
   }
 
   if (slot.waitMs > 0) {
@@ -149,24 +180,23 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       log.warn({ httpStatus: outcome.status, detail: outcome.detail }, 'fax rejected by Telnyx');
       return;
     case 'retryable': {
+      const failedPosts = await deps.redis.hincrby(deps.keys.fax(faxId), 'post_tries', 1);
       log.warn(
-        { httpStatus: outcome.status, detail: outcome.detail, lastTry, ambiguous: outcome.ambiguous },
+        { httpStatus: outcome.status, detail: outcome.detail, failedPosts, ambiguous: outcome.ambiguous },
         'fax submission failed',
       );
-      // No fax was created: its channel is free again. If one may have been (a timeout, a 5xx), the
-      // slot stays held, even once the fax has failed for good, until a webhook of that call or the
-      // lease's reconciliation says otherwise.
-      if (!outcome.ambiguous) await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
-      if (!lastTry) throw new RetryableSubmitError(outcome.detail);
-      await recordOutcome({
-        ...event,
-        eventType: OWN_EVENTS.failed,
-        status: 'failed',
-        failureReason: 'submission_failed',
-        detail: outcome.detail,
-        payload: { http_status: outcome.status ?? null },
-        keepSlots: outcome.ambiguous,
-      });
+      if (outcome.ambiguous) {
+        // Telnyx may have the fax: its slot stays held, and the next run asks Telnyx before anything
+        // else — after a backoff if Telnyx answered (5xx), once the request has surely ended there if not.
+        const backoffMs = deps.backoffMs * 2 ** Math.min(failedPosts - 1, 6);
+        const lookupAfter = Date.now() + (outcome.status === undefined ? deps.settleMs : backoffMs);
+        await deps.redis.hset(deps.keys.fax(faxId), 'lookup_after', lookupAfter);
+        await waitUntil(lookupAfter, 'POST may have reached Telnyx; asking before sending again');
+      }
+      // Certainly no fax was created: its channel is free again.
+      await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
+      if (failedPosts < deps.submitAttempts) throw new RetryableSubmitError(outcome.detail);
+      await failSubmission(outcome.detail, { http_status: outcome.status ?? null });
       return;
     }
   }

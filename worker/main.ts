@@ -44,6 +44,7 @@ export async function startWorkerService(
     keys: runtime.keys,
     logger,
     submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
+    backoffMs: 1000 * env.FAX_RETRY_DELAY_SCALE,
   });
   const limiter = createRateLimiter(
     redis,
@@ -62,6 +63,10 @@ export async function startWorkerService(
     streamMaxLen: runtime.streamMaxLen,
     slots: runtime.slots,
     retryPolicy: runtime.config.retryPolicy,
+    submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
+    // A POST that timed out has surely finished at Telnyx after twice our timeout.
+    settleMs: 2 * env.TELNYX_TIMEOUT_MS,
+    backoffMs: 1000 * env.FAX_RETRY_DELAY_SCALE,
   };
   const worker = createFaxWorker(deps, {
     concurrency: env.FAX_WORKER_CONCURRENCY,

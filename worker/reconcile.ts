@@ -22,6 +22,8 @@ export interface ReconcileDeps extends EventSink {
   readonly handoff: Handoff;
   readonly queue: Queue<FaxJobData>;
   readonly logger: Logger;
+  /** After a POST that may have reached Telnyx, wait this long before asking Telnyx about it. */
+  readonly settleMs: number;
 }
 
 export type ReconcileOutcome =
@@ -40,13 +42,14 @@ export type ReconcileOutcome =
  * otherwise.
  */
 export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promise<ReconcileOutcome> {
-  const [telnyxFaxId, attemptField, slots, submitting, requestJson] = await deps.redis.hmget(
+  const [telnyxFaxId, attemptField, slots, submitting, requestJson, lookupAfter] = await deps.redis.hmget(
     deps.keys.fax(faxId),
     'telnyx_fax_id',
     'attempt',
     'slots',
     'submitting',
     'request',
+    'lookup_after',
   );
   const attempt = Number(attemptField ?? 1);
   const log = deps.logger.child({ faxId, attempt, telnyxFaxId });
@@ -62,6 +65,12 @@ export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promis
     }
     // No job will POST it. Did a run that died create it at Telnyx?
     const since = submittedSince(submitting, attempt);
+    const askAfter = Number(lookupAfter ?? 0) || (since ?? 0) + deps.settleMs;
+    if (since !== undefined && Date.now() < askAfter) {
+      // Its last POST may still be going on at Telnyx: ask later.
+      await renewLease(deps, faxId);
+      return 'renewed';
+    }
     if (since !== undefined) {
       let earlier: TelnyxFax | undefined;
       try {

@@ -20,8 +20,8 @@
   a timeout): the worker then asks Telnyx before sending again.
 
   Returns { 1, request, ms to wait before the POST, woken job ids, when an earlier run of this attempt
-            began submitting (ms; 0 = none) }                      slots held (also when already
-                                                                       held: a redelivered job)
+            began submitting (ms; 0 = none), created_at, POSTs of this attempt that failed, when Telnyx
+            may be asked about the last of them (ms; 0 = not set) }      slots held (also when already held: a redelivered job)
           { 0, request, scope, woken job ids }                        parked waiting for `scope`
           { 2, status, attempt }                                      not queued at this attempt
           { -1 }                                                      no such fax
@@ -29,7 +29,8 @@
 S = cjson.decode(ARGV[1])
 local record, faxId, jobId = KEYS[1], ARGV[2], ARGV[3]
 local priority = tonumber(ARGV[5]) or 0
-local fields = redis.call('HMGET', record, 'status', 'attempt', 'request', 'slots')
+local fields = redis.call('HMGET', record, 'status', 'attempt', 'request', 'slots', 'created_at',
+  'post_tries', 'lookup_after')
 if not fields[1] or not fields[3] then return { -1 } end
 if fields[1] ~= 'queued' or fields[2] ~= ARGV[4] then return { 2, fields[1], fields[2] or '' } end
 local request = fields[3]
@@ -49,7 +50,8 @@ end
 
 if fields[4] and fields[4] ~= '' then
   redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
-  return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake, markSubmitting() }
+  return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake, markSubmitting(),
+    tonumber(fields[5]) or 0, tonumber(fields[6]) or 0, tonumber(fields[7]) or 0 }
 end
 
 local scopes = { 'destination:' .. destination, 'connection:' .. connection }
@@ -92,4 +94,5 @@ for _, scope in ipairs(scopes) do
 end
 redis.call('HSET', record, 'slots', table.concat(scopes, '\n'), 'job_id', jobId)
 redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
-return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake, markSubmitting() }
+return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake, markSubmitting(),
+  tonumber(fields[5]) or 0, tonumber(fields[6]) or 0, tonumber(fields[7]) or 0 }

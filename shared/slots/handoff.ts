@@ -23,6 +23,8 @@ export interface HandoffDeps {
   readonly keys: Keys;
   readonly logger: Logger;
   readonly submitAttempts: number;
+  /** The first wait of a job's exponential backoff (FAX_RETRY_DELAY_SCALE × 1 s). */
+  readonly backoffMs?: number;
 }
 
 export function createHandoff(deps: HandoffDeps): Handoff {
@@ -45,7 +47,7 @@ export function createHandoff(deps: HandoffDeps): Handoff {
     await queue.add(
       FAX_JOB_NAME,
       { faxId, attempt },
-      { ...faxJobOptions(jobId, deps.submitAttempts), delay: delayMs },
+      { ...faxJobOptions(jobId, deps.submitAttempts, deps.backoffMs), delay: delayMs },
     );
     await redis.zrem(keys.slots.outbox, faxId);
   }

@@ -39,7 +39,7 @@ export function slotSettings(env: Env, prefix: string): SlotSettings {
     leaseMs: Math.round(env.FAX_SLOT_LEASE_SECONDS * 1000),
     claimMs: Math.min(60_000, Math.round(env.FAX_SLOT_LEASE_SECONDS * 1000)),
     lowerMs: Math.round(env.FAX_LIMIT_BACKOFF_SECONDS * 1000),
-    capacityRetryMs: 1000,
+    capacityRetryMs: Math.max(1, Math.round(1000 * env.FAX_RETRY_DELAY_SCALE)),
     maxCapacityRetries: 20,
     wakeRetryMs: 5000,
     outboxGraceMs: 10_000,

@@ -31,6 +31,11 @@ export type AcquireResult =
       readonly wake: readonly string[];
       /** An earlier run of this attempt began submitting then (ms): it may have created the fax. */
       readonly interruptedAt: number | undefined;
+      /** When the fax was queued (ms). */
+      readonly createdAt: number;
+      /** POSTs of this attempt that failed, and when Telnyx may be asked about the last (ms; 0 = unset). */
+      readonly failedPosts: number;
+      readonly lookupAfter: number;
     }
   /** `scope` is full: the fax waits in its line until a slot frees. */
   | { readonly kind: 'parked'; readonly scope: string; readonly wake: readonly string[] }
@@ -53,8 +58,8 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
     claim.attempt,
     claim.priority,
     claim.rateIntervalMs,
-  )) as [number, string?, (string | number)?, string[]?, number?];
-  const [code, first, second, wake = [], interruptedAt] = reply;
+  )) as [number, string?, (string | number)?, string[]?, number?, number?, number?, number?];
+  const [code, first, second, wake = [], interruptedAt, createdAt, failedPosts, lookupAfter] = reply;
   switch (code) {
     case 1:
       return {
@@ -63,6 +68,9 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
         waitMs: Number(second),
         wake,
         interruptedAt: interruptedAt ? interruptedAt : undefined,
+        createdAt: Number(createdAt ?? 0),
+        failedPosts: Number(failedPosts ?? 0),
+        lookupAfter: Number(lookupAfter ?? 0),
       };
     case 0:
       return { kind: 'parked', scope: String(second), wake };
