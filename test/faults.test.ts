@@ -70,7 +70,7 @@ test('a worker killed after claiming a fax but before its POST: another worker s
 
 test('a worker killed during its POST (Telnyx creates the fax): the fax is found at Telnyx, not sent again', async (t) => {
   const { pipeline, startWorker } = await faultPipeline(t, {
-    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 1500, webhookDelayMs: 4000 },
+    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 1500, webhookDelayMs: 12_000 },
   });
   const [id] = await queueMany(pipeline, 1);
   const first = await startWorker();
@@ -81,11 +81,17 @@ test('a worker killed during its POST (Telnyx creates the fax): the fax is found
   await startWorker();
   await assertConsistent(t, pipeline, [id as string]);
   t.is(stats.posts, 1, 'never POSTed again');
+  t.true(
+    (await pipeline.entries()).some(
+      (entry) => entry.detail === 'found at Telnyx after an interrupted submission; not sent again',
+    ),
+    'found by asking Telnyx, before any webhook said so',
+  );
 });
 
 test("a worker killed after Telnyx's 202 but before recording it: the fax is found at Telnyx, not sent again", async (t) => {
   const { pipeline, startWorker } = await faultPipeline(t, {
-    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 800, webhookDelayMs: 5000 },
+    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 800, webhookDelayMs: 12_000 },
   });
   const [id] = await queueMany(pipeline, 1);
   const first = await startWorker();
@@ -105,6 +111,12 @@ test("a worker killed after Telnyx's 202 but before recording it: the fax is fou
   await startWorker();
   await assertConsistent(t, pipeline, [id as string]);
   t.is(stats.posts, 1, 'never POSTed again');
+  t.true(
+    (await pipeline.entries()).some(
+      (entry) => entry.detail === 'found at Telnyx after an interrupted submission; not sent again',
+    ),
+    'found by asking Telnyx, before any webhook said so',
+  );
 });
 
 test('a webhook service killed mid-request loses no event: Telnyx retries until a new one takes it', async (t) => {
@@ -159,6 +171,20 @@ test('Redis killed and restarted mid-run (AOF): nothing acknowledged is lost, th
     body: JSON.stringify({ ...SEED_FAX, to: to(50) }),
   });
   t.is(refused.status, 503, 'the producer says so instead of dropping the fax');
+  const webhook = JSON.stringify({
+    data: {
+      event_type: 'fax.delivered',
+      id: 'while-down',
+      occurred_at: new Date().toISOString(),
+      payload: {},
+    },
+  });
+  const unstored = await fetch(pipeline.webhookUrl, {
+    method: 'POST',
+    headers: pipeline.simulator.signerHeaders(webhook),
+    body: webhook,
+  });
+  t.is(unstored.status, 503, 'the webhook service too, so Telnyx retries');
   await new Promise((resolve) => setTimeout(resolve, 1000));
   redis = await startRedisServer({ port, dir, appendOnly: true });
   // A 503 said "try again": once the producer has reconnected, it takes the fax.

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { createProducer } from '../producer/producer.ts';
 import { IdempotencyKeyError } from '../shared/errors.ts';
+import { createFaxRecord } from '../shared/fax-record.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isFinal, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 import { FAX_CLI } from './helpers/processes.ts';
@@ -133,4 +134,51 @@ test('the library and fax send --idempotency-key give back the same fax', async 
   ).catch((error) => error);
   t.is(other.code, 2);
   t.regex(other.stderr, /--idempotency-key: This Idempotency-Key was used for a different request/);
+});
+
+test('after FAX_IDEMPOTENCY_SECONDS the same key queues a new fax', async (t) => {
+  const pipeline = await startPipeline(t, { worker: false });
+  const producer = createProducer({
+    redis: pipeline.redis,
+    keys: pipeline.keys,
+    logger: createLogger('silent', 't'),
+    idempotencySeconds: 1,
+  });
+  t.teardown(() => producer.close());
+  const first = await producer.send(SEED_FAX, { idempotencyKey: 'short' });
+  t.is(await producer.send(SEED_FAX, { idempotencyKey: 'short' }), first);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  t.not(await producer.send(SEED_FAX, { idempotencyKey: 'short' }), first);
+});
+
+test('a fax stored whose job was never queued (the producer died in between) is queued by the slot keeper and sent', async (t) => {
+  const pipeline = await startPipeline(t, {
+    slots: { outboxGraceMs: 200 },
+    keeper: { intervalMs: 100, batch: 50, sweepMs: 1000 },
+  });
+  const faxId = 'stored-not-queued';
+  const sink = {
+    ...pipeline.runtime,
+    redis: pipeline.redis,
+    retryPolicy: pipeline.runtime.config.retryPolicy,
+  };
+  await createFaxRecord(
+    sink,
+    faxId,
+    { ...SEED_FAX },
+    {
+      eventId: 'e1',
+      eventType: 'fax.enqueued',
+      faxId,
+      status: 'queued',
+      occurredAt: new Date().toISOString(),
+      direction: 'outbound',
+      payload: {},
+      dedupe: false,
+    },
+    new Date(),
+  );
+  const entries = await pipeline.waitForFax(faxId, isFinal, 10_000);
+  t.like(entries.at(-1), { event_type: 'fax.delivered', final: true });
+  t.is(pipeline.simulator.lifecycle.stats.accepted, 1);
 });

@@ -14,10 +14,13 @@ test('a busy line is tried again as the policy says, each retry published, and t
   t.is(retries.length, 2);
   for (const [i, entry] of retries.entries()) {
     t.like(entry, { status: 'queued', final: false, attempt: i + 1, failure_reason: 'user_busy' });
-    t.truthy(
-      entry.next_attempt_at && Date.parse(entry.next_attempt_at) > Date.parse(entry.occurred_at) - 1000,
-    );
   }
+  // The policy's 2 and 10 minutes, scaled by 0.001: 120 ms, then 600 ms, after each failure was taken in.
+  const waits = retries.map(
+    (entry) => Date.parse(entry.next_attempt_at as string) - Number(entry.stream_id.split('-')[0]),
+  );
+  t.true(Math.abs((waits[0] ?? 0) - 120) < 60, `first wait ${waits[0]} ms`);
+  t.true(Math.abs((waits[1] ?? 0) - 600) < 60, `second wait ${waits[1]} ms`);
   t.is(entries.filter((entry) => entry.final).length, 1);
   t.like(entries.at(-1), { event_type: 'fax.delivered', status: 'delivered', attempt: 3, final: true });
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 3, 'three attempts, three POSTs');
@@ -48,4 +51,36 @@ test('a fax that keeps failing ends once the policy has no attempts left, with w
   });
   t.is(entries.filter((entry) => entry.final).length, 1);
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 2);
+});
+
+test('while a fax waits for its next attempt, GET /v2/faxes/:id says when and why', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_RETRY_POLICY: '{"reasons": {"user_busy": {"retry": true, "delays": [30]}}}' },
+    simulator: { stepMs: 5, callMs: 10, failFirst: { [TO]: { reason: 'user_busy', times: 1 } } },
+  });
+  const id = await queueFax(pipeline, { ...SEED_FAX, to: TO });
+  await pipeline.waitForFax(id, (entries) => entries.some((entry) => entry.event_type === 'fax.failed'));
+  const view = (await (await fetch(`${pipeline.producerUrl}/v2/faxes/${id}`)).json()) as {
+    data: Record<string, unknown>;
+  };
+  t.like(view.data, { status: 'queued', attempts: 2, last_failure_reason: 'user_busy' });
+  const due = Date.parse(view.data.next_attempt_at as string);
+  t.true(
+    due > Date.now() + 25_000 && due < Date.now() + 31_000,
+    `next attempt at ${view.data.next_attempt_at}`,
+  );
+});
+
+test('a fax whose time-to-live runs out while it waits for a channel is not sent, and says why', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', FAX_RETRY_POLICY: '{"ttlSeconds": 1}', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 1500 },
+  });
+  const first = await queueFax(pipeline, { ...SEED_FAX, to: TO });
+  const late = await queueFax(pipeline, { ...SEED_FAX, to: '+13129457456' });
+  t.deepEqual(await pipeline.waitForAll([first, late], 10_000), ['delivered', 'failed']);
+  const entries = await pipeline.waitForFax(late, isFinal);
+  t.like(entries.at(-1), { event_type: 'fax.failed', failure_reason: 'expired', final: true });
+  t.regex(entries.at(-1)?.detail ?? '', /^not sent: its time-to-live ran out at /);
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[late], undefined, 'never POSTed');
 });

@@ -38,6 +38,20 @@ export async function assertConsistent(
     t.is(finals.length, 1, `one final entry for ${faxId}`);
     const record = await readFaxRecord(pipeline.redis, pipeline.keys, faxId);
     t.is(finals[0]?.status, record?.status, `the stream agrees with GET /v2/faxes/${faxId}`);
+    if (record?.status === 'delivered') {
+      // Every attempt of a delivered fax reached Telnyx exactly once: no extra fax under any attempt.
+      const created = Object.entries(stats.acceptedByAttempt)
+        .filter(([key]) => key.startsWith(`${faxId}#`))
+        .reduce((sum, [, count]) => sum + count, 0);
+      t.is(created, record.attempt, `${faxId}: one Telnyx fax per attempt`);
+    }
+    if (record?.status === 'delivered') {
+      // Every attempt of a delivered fax reached Telnyx exactly once: no extra fax under any attempt.
+      const created = Object.entries(stats.acceptedByAttempt)
+        .filter(([key]) => key.startsWith(`${faxId}#`))
+        .reduce((sum, [, count]) => sum + count, 0);
+      t.is(created, record.attempt, `${faxId}: one Telnyx fax per attempt`);
+    }
     t.is(record?.history.filter((item) => item.final).length, 1);
   }
 }
