@@ -1,10 +1,11 @@
 import test from 'ava';
 import { applyEvent, type FaxEvent, newEventId, parseStreamEntry } from '../shared/events.ts';
-import { createFaxRecord, readFaxRecord } from '../shared/fax-record.ts';
+import { readFaxRecord } from '../shared/fax-record.ts';
 import { createKeys } from '../shared/keys.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { defaultRetryPolicy } from '../shared/retry-policy.ts';
 import { defaultSlotSettings } from '../shared/slots/settings.ts';
+import { storeFax } from './helpers/records.ts';
 import { testRedis } from './helpers/redis.ts';
 
 const request = {
@@ -27,22 +28,7 @@ async function setup(t: import('ava').ExecutionContext) {
     retryPolicy: defaultRetryPolicy(),
   };
   const faxId = newEventId();
-  await createFaxRecord(
-    sink,
-    faxId,
-    request,
-    {
-      eventId: newEventId(),
-      eventType: 'fax.enqueued',
-      faxId,
-      status: 'queued',
-      occurredAt: new Date().toISOString(),
-      direction: 'outbound',
-      payload: {},
-      dedupe: false,
-    },
-    new Date(),
-  );
+  await storeFax(sink, faxId, request);
   const telnyx = (eventType: string, status: FaxEvent['status'], eventId = newEventId()): FaxEvent => ({
     eventId,
     eventType,

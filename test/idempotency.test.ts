@@ -3,10 +3,10 @@ import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { createProducer } from '../producer/producer.ts';
 import { IdempotencyKeyError } from '../shared/errors.ts';
-import { createFaxRecord } from '../shared/fax-record.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isFinal, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 import { FAX_CLI } from './helpers/processes.ts';
+import { storeFax } from './helpers/records.ts';
 
 const run = promisify(execFile);
 
@@ -162,22 +162,7 @@ test('a fax stored whose job was never queued (the producer died in between) is 
     redis: pipeline.redis,
     retryPolicy: pipeline.runtime.config.retryPolicy,
   };
-  await createFaxRecord(
-    sink,
-    faxId,
-    { ...SEED_FAX },
-    {
-      eventId: 'e1',
-      eventType: 'fax.enqueued',
-      faxId,
-      status: 'queued',
-      occurredAt: new Date().toISOString(),
-      direction: 'outbound',
-      payload: {},
-      dedupe: false,
-    },
-    new Date(),
-  );
+  await storeFax(sink, faxId, { ...SEED_FAX });
   const entries = await pipeline.waitForFax(faxId, isFinal, 10_000);
   t.like(entries.at(-1), { event_type: 'fax.delivered', final: true });
   t.is(pipeline.simulator.lifecycle.stats.accepted, 1);

@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { applyEvent, type EventSink, type FaxEvent, newEventId, parseStreamEntry } from '../shared/events.ts';
-import { createFaxRecord, readFaxRecord } from '../shared/fax-record.ts';
+import { readFaxRecord } from '../shared/fax-record.ts';
 import { loadConfig } from '../shared/config.ts';
 import { createKeys } from '../shared/keys.ts';
 import { connectRedis } from '../shared/redis.ts';
@@ -8,6 +8,7 @@ import { assignProfile, readLimits, setLimit } from '../shared/slots/limits.ts';
 import { type SlotSettings, slotSettings } from '../shared/slots/settings.ts';
 import { acquireSlots, slotTick } from '../shared/slots/slots.ts';
 import { createRateLimiter } from '../worker/rate-limiter.ts';
+import { storeFax } from './helpers/records.ts';
 import { testRedis } from './helpers/redis.ts';
 
 async function setup(t: ExecutionContext, env: Record<string, string>, tweak: Partial<SlotSettings> = {}) {
@@ -27,22 +28,7 @@ async function setup(t: ExecutionContext, env: Record<string, string>, tweak: Pa
   async function fax(to: string, connection = 'c1'): Promise<string> {
     const faxId = newEventId();
     const request = { connection_id: connection, to, from: '+19459457421', media_url: 'https://e.com/a.pdf' };
-    await createFaxRecord(
-      sink,
-      faxId,
-      request,
-      {
-        eventId: newEventId(),
-        eventType: 'fax.enqueued',
-        faxId,
-        status: 'queued',
-        occurredAt: new Date().toISOString(),
-        direction: 'outbound',
-        payload: {},
-        dedupe: false,
-      },
-      new Date(),
-    );
+    await storeFax(sink, faxId, request);
     return faxId;
   }
 
