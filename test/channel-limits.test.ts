@@ -91,30 +91,31 @@ test('three worker processes and a backlog of 300 faxes: no scope over its limit
 test('a fax waiting for a slot is sent the moment one frees, without waiting for the slot keeper', async (t) => {
   const pipeline = await startPipeline(t, {
     env: { FAX_ACCOUNT_CHANNEL_LIMIT: '2', TELNYX_RATE_LIMIT: 'none' },
-    simulator: { stepMs: 5, callMs: 20, accountChannelLimit: 2, recordTimes: true },
+    // Calls long enough that the backlog is queued while the first two are on the line.
+    simulator: { stepMs: 5, callMs: 300, accountChannelLimit: 2, recordTimes: true },
     // The keeper would only act after a minute: every dispatch here comes from a release.
     keeper: { intervalMs: 60_000, batch: 50, sweepMs: 60_000 },
   });
-  const ids = await queueMany(pipeline, 30, (i) => ({ to: destination(i, 30) }));
-  const statuses = await pipeline.waitForAll(ids, 15_000);
+  const ids = await queueMany(pipeline, 20, (i) => ({ to: destination(i, 30) }));
+  const statuses = await pipeline.waitForAll(ids, 20_000);
   t.deepEqual(new Set(statuses), new Set(['delivered']));
   const stats = pipeline.simulator.lifecycle.stats;
   t.is(stats.maxDemand, 2);
   // Every call's end is followed by the next POST long before the keeper's minute: no poll did it.
   const gaps = releaseToSend(stats.callEndTimes.slice(0, -2), stats.postTimes.slice(2));
-  t.is(gaps.length, 28);
+  t.is(gaps.length, 18);
   t.true(Math.max(...gaps) < 5000, `slowest release → next POST: ${Math.max(...gaps)} ms`);
 });
 
 test('a full connection does not hold up faxes for another connection', async (t) => {
   const pipeline = await startPipeline(t, {
     env: { FAX_ACCOUNT_CHANNEL_LIMIT: '10', FAX_CHANNEL_LIMIT: '1', TELNYX_RATE_LIMIT: 'none' },
-    simulator: { stepMs: 5, callMs: 1500, channelLimit: 1 },
+    simulator: { stepMs: 5, callMs: 4000, channelLimit: 1 },
   });
   const busy = await queueMany(pipeline, 3, (i) => ({ connection_id: 'c1', to: destination(i, 10) }));
   const other = await queueFax(pipeline, { ...SEED_FAX, connection_id: 'c2', to: destination(5, 10) });
-  // Every call lasts 1.5 s: c2's fax must be on the line while c1's first call still holds c1.
-  await pipeline.waitForFax(other, (entries) => entries.some((entry) => entry.status === 'sending'), 1000);
+  // Every call lasts 4 s: c2's fax must be on the line while c1's first call still holds c1.
+  await pipeline.waitForFax(other, (entries) => entries.some((entry) => entry.status === 'sending'), 3000);
   const statuses = await Promise.all(busy.map((id) => pipeline.redis.hget(pipeline.keys.fax(id), 'status')));
   t.is(statuses.filter((status) => status === 'queued').length, 2, `c1's backlog still waits: ${statuses}`);
   t.deepEqual(pipeline.simulator.lifecycle.stats.failuresByReason, {});

@@ -19,8 +19,9 @@ test('a busy line is tried again as the policy says, each retry published, and t
   const waits = retries.map(
     (entry) => Date.parse(entry.next_attempt_at as string) - Number(entry.stream_id.split('-')[0]),
   );
-  t.true(Math.abs((waits[0] ?? 0) - 120) < 60, `first wait ${waits[0]} ms`);
-  t.true(Math.abs((waits[1] ?? 0) - 600) < 60, `second wait ${waits[1]} ms`);
+  // Planned just before the failure was recorded: a little less, never more.
+  t.true((waits[0] ?? 0) > 0 && (waits[0] ?? 0) <= 125, `first wait ${waits[0]} ms`);
+  t.true((waits[1] ?? 0) > 400 && (waits[1] ?? 0) <= 605, `second wait ${waits[1]} ms`);
   t.is(entries.filter((entry) => entry.final).length, 1);
   t.like(entries.at(-1), { event_type: 'fax.delivered', status: 'delivered', attempt: 3, final: true });
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 3, 'three attempts, three POSTs');
