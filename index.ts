@@ -17,6 +17,7 @@ export {
   ServiceUnavailableError,
 } from './shared/errors.ts';
 export { parseStreamEntry, type StreamEntry } from './shared/events.ts';
+export { type SubscribeOptions, subscribe } from './shared/subscribe.ts';
 export { parseSendFaxRequest, type SendFaxRequest } from './shared/fax-request.ts';
 export { createKeys, type Keys } from './shared/keys.ts';
 export { createLogger } from './shared/logger.ts';

@@ -1,6 +1,7 @@
 import { parseStreamEntry } from '../shared/events.ts';
 import type { Keys } from '../shared/keys.ts';
 import type { FaxRedis } from '../shared/redis.ts';
+import { subscribe } from '../shared/subscribe.ts';
 
 export interface EventsOptions {
   readonly follow: boolean;
@@ -18,57 +19,41 @@ type Variadic = (...args: (string | number)[]) => Promise<XReadReply>;
 // ioredis types XREAD/XREADGROUP by fixed overloads; the argument list here is built at run time.
 const xread = (redis: FaxRedis, args: (string | number)[]) =>
   (redis.xread as unknown as Variadic).apply(redis, args);
-const xreadgroup = (redis: FaxRedis, args: (string | number)[]) =>
-  (redis.xreadgroup as unknown as Variadic).apply(redis, args);
 
 /**
- * `fax events`: prints stream entries as JSON lines. With a group, reads through a consumer group
- * and acknowledges each entry once printed, so a restarted reader resumes where it stopped.
+ * `fax events`: prints stream entries as JSON lines. With a group, reads through `subscribe()`: each
+ * entry acknowledged once printed, a dead reader's entries taken back after a minute.
  */
 export async function printEvents(redis: FaxRedis, keys: Keys, options: EventsOptions): Promise<void> {
-  const block = options.follow ? ['BLOCK', '1000'] : [];
   if (options.group) {
-    await redis
-      .xgroup('CREATE', keys.stream, options.group, options.from, 'MKSTREAM')
-      .catch((error: Error) => {
-        if (!error.message.includes('BUSYGROUP')) throw error;
-      });
+    const from = options.from === '0' ? 'beginning' : options.from === '$' ? 'now' : options.from;
+    for await (const entry of subscribe({
+      redis,
+      keys,
+      group: options.group,
+      consumer: options.consumer,
+      from,
+      follow: options.follow,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })) {
+      options.write(`${JSON.stringify(entry)}\n`);
+    }
+    return;
   }
+  const block = options.follow ? ['BLOCK', '1000'] : [];
   // `$` means "after the newest entry now": pin it to that id, or entries added between two blocking
   // reads would be skipped.
   let cursor = options.from;
-  if (cursor === '$' && !options.group) {
+  if (cursor === '$') {
     const newest = (await redis.xrevrange(keys.stream, '+', '-', 'COUNT', 1))[0];
     cursor = newest?.[0] ?? '0-0';
   }
-  let pendingFirst = true;
   while (!options.signal?.aborted) {
-    let reply: XReadReply;
-    if (options.group) {
-      // First our own unacknowledged entries (from a crash), then new ones.
-      reply = await xreadgroup(redis, [
-        'GROUP',
-        options.group,
-        options.consumer,
-        'COUNT',
-        100,
-        ...(pendingFirst ? [] : block),
-        'STREAMS',
-        keys.stream,
-        pendingFirst ? '0' : '>',
-      ]);
-    } else {
-      reply = await xread(redis, ['COUNT', 100, ...block, 'STREAMS', keys.stream, cursor]);
-    }
+    const reply = await xread(redis, ['COUNT', 100, ...block, 'STREAMS', keys.stream, cursor]);
     const entries = reply?.[0]?.[1] ?? [];
     for (const [id, fields] of entries) {
       options.write(`${JSON.stringify(parseStreamEntry(id, fields))}\n`);
-      if (options.group) await redis.xack(keys.stream, options.group, id);
       cursor = id;
-    }
-    if (pendingFirst && options.group) {
-      if (entries.length === 0) pendingFirst = false;
-      continue;
     }
     if (entries.length === 0 && !options.follow) return;
   }

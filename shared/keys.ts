@@ -10,6 +10,8 @@ export interface Keys {
   readonly bullPrefix: string;
   /** The status stream every consumer reads. */
   readonly stream: string;
+  /** Entries no consumer of a group could handle, after `maxDeliveries` tries (subscribe()). */
+  readonly deadLetter: string;
   /** Hash holding one fax's record. */
   fax(faxId: string): string;
   /** List of the stream entry ids that belong to one fax, in order. */
@@ -59,6 +61,7 @@ export function createKeys(prefix: string, stream: string): Keys {
     prefix,
     bullPrefix: `${prefix}:bull`,
     stream,
+    deadLetter: `${stream}:dead`,
     fax: (faxId: string) => `${prefix}:fax:${faxId}`,
     faxHistory: (faxId: string) => `${prefix}:fax:${faxId}:history`,
     telnyxFax: (telnyxFaxId: string) => `${prefix}:telnyx:${telnyxFaxId}`,

@@ -1,12 +1,8 @@
 import test from 'ava';
 import { applyEvent, type FaxEvent, newEventId, parseStreamEntry } from '../shared/events.ts';
 import { readFaxRecord } from '../shared/fax-record.ts';
-import { createKeys } from '../shared/keys.ts';
-import { connectRedis } from '../shared/redis.ts';
-import { defaultRetryPolicy } from '../shared/retry-policy.ts';
-import { defaultSlotSettings } from '../shared/slots/settings.ts';
 import { storeFax } from './helpers/records.ts';
-import { testRedis } from './helpers/redis.ts';
+import { inboundEvent, testSink } from './helpers/redis.ts';
 
 const request = {
   connection_id: 'c1',
@@ -16,17 +12,7 @@ const request = {
 };
 
 async function setup(t: import('ava').ExecutionContext) {
-  const { url, prefix } = await testRedis(t);
-  const redis = connectRedis(url);
-  t.teardown(() => redis.disconnect());
-  const keys = createKeys(prefix, `${prefix}:events`);
-  const sink = {
-    redis,
-    keys,
-    streamMaxLen: 1000,
-    slots: defaultSlotSettings(prefix),
-    retryPolicy: defaultRetryPolicy(),
-  };
+  const { redis, keys, sink } = await testSink(t);
   const faxId = newEventId();
   await storeFax(sink, faxId, request);
   const telnyx = (eventType: string, status: FaxEvent['status'], eventId = newEventId()): FaxEvent => ({
@@ -117,16 +103,7 @@ test('the fax holds an in-flight place from acceptance until its terminal event'
 
 test('an event for an unknown fax is published with no fax id and creates nothing', async (t) => {
   const { sink, keys, redis, entries } = await setup(t);
-  const result = await applyEvent(sink, {
-    eventId: newEventId(),
-    eventType: 'fax.received',
-    faxId: undefined,
-    status: undefined,
-    occurredAt: new Date().toISOString(),
-    direction: 'inbound',
-    payload: { fax_id: 'in-1' },
-    dedupe: true,
-  });
+  const result = await applyEvent(sink, inboundEvent({ fax_id: 'in-1' }));
   t.is(result.outcome, 'published');
   const last = (await entries()).at(-1);
   t.is(last?.fax_id, '');

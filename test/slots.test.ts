@@ -1,28 +1,16 @@
 import test, { type ExecutionContext } from 'ava';
-import { applyEvent, type EventSink, type FaxEvent, newEventId, parseStreamEntry } from '../shared/events.ts';
+import { applyEvent, type FaxEvent, newEventId, parseStreamEntry } from '../shared/events.ts';
 import { readFaxRecord } from '../shared/fax-record.ts';
-import { loadConfig } from '../shared/config.ts';
-import { createKeys } from '../shared/keys.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { assignProfile, readLimits, setLimit } from '../shared/slots/limits.ts';
-import { type SlotSettings, slotSettings } from '../shared/slots/settings.ts';
+import type { SlotSettings } from '../shared/slots/settings.ts';
 import { acquireSlots, slotTick } from '../shared/slots/slots.ts';
 import { createRateLimiter } from '../worker/rate-limiter.ts';
 import { storeFax } from './helpers/records.ts';
-import { testRedis } from './helpers/redis.ts';
+import { testSink } from './helpers/redis.ts';
 
 async function setup(t: ExecutionContext, env: Record<string, string>, tweak: Partial<SlotSettings> = {}) {
-  const { url, prefix } = await testRedis(t);
-  const redis = connectRedis(url);
-  t.teardown(() => redis.disconnect());
-  const keys = createKeys(prefix, `${prefix}:events`);
-  const sink: EventSink = {
-    redis,
-    keys,
-    streamMaxLen: 10_000,
-    slots: { ...slotSettings(loadConfig(env).env, prefix), ...tweak },
-    retryPolicy: loadConfig(env).retryPolicy,
-  };
+  const { url, redis, keys, sink } = await testSink(t, env, tweak);
 
   /** A stored fax, not yet holding anything. */
   async function fax(to: string, connection = 'c1'): Promise<string> {
@@ -227,7 +215,7 @@ test("a connection moved to another profile takes its calls in flight along, and
 });
 
 test('the keeper queues a next attempt nobody queued and wakes faxes a raised limit lets through', async (t) => {
-  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' }, { outboxGraceMs: 200, capacityRetryMs: 0 });
+  const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' }, { outboxGraceMs: 1000, capacityRetryMs: 0 });
   const [a, b, c] = [await s.fax(D1, 'c9'), await s.fax(D2), await s.fax(D3)];
   await s.acquire(a);
   await s.acquire(b);
@@ -238,7 +226,7 @@ test('the keeper queues a next attempt nobody queued and wakes faxes a raised li
   });
   t.deepEqual(failed.wake, [`job-${b}`]);
   t.deepEqual((await slotTick(s.sink, 10, 1)).unqueued, [], 'the handoff gets the grace period first');
-  await new Promise((resolve) => setTimeout(resolve, 250));
+  await new Promise((resolve) => setTimeout(resolve, 1100));
   // Raised behind the scripts' back: only the sweep can notice.
   await s.redis.hset(s.keys.slots.limits, 'account', '3');
   const tick = await slotTick(s.sink, 10, 1);

@@ -1,0 +1,142 @@
+import { hostname } from 'node:os';
+import { parseStreamEntry, type StreamEntry } from './events.ts';
+import type { Keys } from './keys.ts';
+import type { FaxRedis } from './redis.ts';
+
+export interface SubscribeOptions {
+  readonly redis: FaxRedis;
+  readonly keys: Keys;
+  /** Consumer group: every group gets every entry; within a group, each entry goes to one consumer. */
+  readonly group: string;
+  /** This consumer's name in the group (default `<host>-<pid>`); keep it across restarts. */
+  readonly consumer?: string;
+  /**
+   * Where a new group starts: `beginning`, `now` (default), a stream id, or a time (replay from then).
+   * An existing group keeps its place.
+   */
+  readonly from?: 'beginning' | 'now' | string | Date;
+  /** Only entries this accepts are yielded; the rest are acknowledged and skipped. */
+  readonly filter?: (entry: StreamEntry) => boolean;
+  /** An entry delivered but not acknowledged for this long (its consumer died or failed) is taken back. */
+  readonly claimIdleMs?: number;
+  /** After this many deliveries without an acknowledgement, an entry goes to the dead-letter stream. */
+  readonly maxDeliveries?: number;
+  /** Keep waiting for new entries (default); false: stop once there is nothing more to read. */
+  readonly follow?: boolean;
+  readonly blockMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+type Raw = [string, string[]];
+
+/**
+ * The status stream through a Redis consumer group, as an async iterator. An entry is acknowledged
+ * when the loop asks for the next one, so one whose handling throws (ending the loop) stays pending:
+ * after `claimIdleMs` it is delivered again — to this consumer or any other of the group, taking it
+ * back from a consumer that died — and after `maxDeliveries` deliveries it is moved, acknowledged, to
+ * the dead-letter stream (`<stream>:dead`) instead.
+ *
+ * ```ts
+ * for await (const entry of subscribe({ redis, keys, group: 'billing', consumer: 'billing-1' })) {
+ *   if (entry.final) await chargeFor(entry.fax_id, entry.status);
+ * }
+ * ```
+ */
+export async function* subscribe(options: SubscribeOptions): AsyncGenerator<StreamEntry, void, undefined> {
+  const { redis, keys, group } = options;
+  const consumer = options.consumer ?? `${hostname()}-${process.pid}`;
+  const claimIdleMs = options.claimIdleMs ?? 60_000;
+  const maxDeliveries = options.maxDeliveries ?? 5;
+  const follow = options.follow ?? true;
+  await createGroup(redis, keys.stream, group, startId(options.from));
+  /** How often each unacknowledged entry has been handed to a loop of this group. */
+  const tries = `${keys.stream}:tries:${group}`;
+
+  let claimCursor = '0-0';
+  while (!options.signal?.aborted) {
+    // Entries of this group left unacknowledged for too long, by any consumer: ours now.
+    const [nextCursor, claimed] = (await redis.xautoclaim(
+      keys.stream,
+      group,
+      consumer,
+      claimIdleMs,
+      claimCursor,
+      'COUNT',
+      100,
+    )) as unknown as [string, Raw[]];
+    claimCursor = nextCursor;
+    const taken = claimed.filter(([, fields]) => fields); // a trimmed entry comes back empty
+    const batch = [...taken, ...(await readNew(follow && taken.length === 0))];
+    for (const [id, fields] of batch) {
+      const entry = parseStreamEntry(id, fields);
+      if (!options.filter || options.filter(entry)) {
+        // Counted when handed to the loop, so entries fetched with a failing one are not blamed.
+        if ((await redis.hincrby(tries, id, 1)) > maxDeliveries) {
+          await deadLetter(redis, keys, group, tries, id, fields, maxDeliveries);
+          continue;
+        }
+        yield entry;
+      }
+      await redis.multi().xack(keys.stream, group, id).hdel(tries, id).exec();
+    }
+    if (!follow && batch.length === 0) return;
+  }
+
+  async function readNew(block: boolean): Promise<Raw[]> {
+    // ioredis types XREADGROUP by fixed overloads; this argument list is built at run time.
+    const xreadgroup = redis.xreadgroup as unknown as (...args: (string | number)[]) => Promise<unknown>;
+    const reply = (await xreadgroup.call(
+      redis,
+      'GROUP',
+      group,
+      consumer,
+      'COUNT',
+      100,
+      ...(block ? ['BLOCK', options.blockMs ?? 1000] : []),
+      'STREAMS',
+      keys.stream,
+      '>',
+    )) as [string, Raw[]][] | null;
+    return reply?.[0]?.[1] ?? [];
+  }
+}
+
+function startId(from: SubscribeOptions['from']): string {
+  if (from === undefined || from === 'now') return '$';
+  if (from === 'beginning') return '0';
+  if (from instanceof Date) return `${from.getTime()}-0`;
+  return from;
+}
+
+async function createGroup(redis: FaxRedis, stream: string, group: string, start: string): Promise<void> {
+  await redis.xgroup('CREATE', stream, group, start, 'MKSTREAM').catch((error: Error) => {
+    if (!error.message.includes('BUSYGROUP')) throw error;
+  });
+}
+
+async function deadLetter(
+  redis: FaxRedis,
+  keys: Keys,
+  group: string,
+  tries: string,
+  id: string,
+  fields: string[],
+  maxDeliveries: number,
+): Promise<void> {
+  await redis
+    .multi()
+    .xadd(
+      keys.deadLetter,
+      '*',
+      ...fields,
+      'dead_letter_id',
+      id,
+      'dead_letter_group',
+      group,
+      'dead_letter_reason',
+      `not acknowledged after ${maxDeliveries} deliveries`,
+    )
+    .xack(keys.stream, group, id)
+    .hdel(tries, id)
+    .exec();
+}
