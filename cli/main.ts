@@ -62,7 +62,16 @@ program
   .option('--client-state <base64>', 'echoed back in every event of this fax')
   .option('--from-display-name <name>', 'caller id name')
   .option('--idempotency-key <key>', 'the same key again gives back the same fax instead of a second one')
-  .action(async (options: Record<string, string | undefined>) => {
+  .option(
+    '--tag <key=value>',
+    'metadata carried on every event of the fax (repeatable)',
+    (value: string, tags: Record<string, string> = {}) => {
+      const at = value.indexOf('=');
+      if (at < 1) throw new InvalidArgumentError('a tag is key=value');
+      return { ...tags, [value.slice(0, at)]: value.slice(at + 1) };
+    },
+  )
+  .action(async (options: Record<string, string | undefined> & { tag?: Record<string, string> }) => {
     const { config, redis, keys, slots } = await openStore();
     const producer = createProducer({
       redis,
@@ -86,6 +95,7 @@ program
         quality: options.quality,
         client_state: options.clientState,
         from_display_name: options.fromDisplayName,
+        tags: options.tag,
       }).filter(([, value]) => value !== undefined),
     );
     try {

@@ -92,6 +92,8 @@ async function readFaxBody(ctx: Koa.Context, limit: string): Promise<Record<stri
   if (ctx.is('application/x-www-form-urlencoded')) {
     const body = (await parseBody.form(ctx, { limit })) as Record<string, unknown>;
     for (const [field, value] of Object.entries(body)) {
+      // tags[key]=value pairs arrive as one object; the schema checks its shape.
+      if (field === 'tags' && typeof value === 'object' && value !== null && !Array.isArray(value)) continue;
       if (typeof value !== 'string') {
         throw new BodyError(
           422,

@@ -215,6 +215,11 @@ export const streamEntrySchema = z.object({
   detail: z.string().optional(),
   /** On a failure the fax is sent again after: when. */
   next_attempt_at: z.string().optional(),
+  /** The caller's tags of the fax (a JSON object in the stream), on every entry of it. */
+  tags: z
+    .string()
+    .transform((value) => JSON.parse(value) as Record<string, string>)
+    .optional(),
 });
 
 export type StreamEntry = z.infer<typeof streamEntrySchema> & { readonly stream_id: string };

@@ -58,6 +58,7 @@ export async function createFaxRecord(
       attempt: '1',
       request: JSON.stringify(request),
       client_state: request.client_state ?? '',
+      tags: request.tags ? JSON.stringify(request.tags) : '',
       created_at: now,
       updated_at: now,
     },

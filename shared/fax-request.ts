@@ -62,6 +62,18 @@ export const sendFaxRequestSchema = z
         .regex(base64, 'must be valid base64')
         .optional(),
       webhook_url: httpUrl.optional(),
+      /**
+       * Ours, not Telnyx's: the caller's metadata, carried on every stream entry of the fax and never
+       * sent to Telnyx. A flat object of string keys and values.
+       */
+      tags: z
+        .record(
+          z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'keys are 1 to 64 letters, digits or _.-'),
+          z.string({ error: 'values must be strings' }).max(256, 'values are at most 256 characters'),
+          { error: 'must be an object of string keys and string values' },
+        )
+        .refine((tags) => Object.keys(tags).length <= 20, 'at most 20 tags')
+        .optional(),
     },
     {
       error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a field of a fax request' : undefined),

@@ -8,6 +8,7 @@ import { createLogger } from '../shared/logger.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { freePort } from '../shared/redis-server.ts';
 import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { SEND_SEED_FAX } from './helpers/processes.ts';
 import { testRedis } from './helpers/redis.ts';
 
 const run = promisify(execFile);
@@ -16,22 +17,7 @@ const FAX = new URL('../cli/fax.mjs', import.meta.url).pathname;
 test('fax send queues a fax that is delivered; fax status and fax events show it', async (t) => {
   const pipeline = await startPipeline(t);
   const env = { ...process.env, ...pipeline.env };
-  const sent = await run(
-    'node',
-    [
-      FAX,
-      'send',
-      '--to',
-      SEED_FAX.to,
-      '--media-url',
-      SEED_FAX.media_url,
-      '--from',
-      SEED_FAX.from,
-      '--connection-id',
-      SEED_FAX.connection_id,
-    ],
-    { env },
-  );
+  const sent = await run('node', [FAX, ...SEND_SEED_FAX], { env });
   const { id } = JSON.parse(sent.stdout) as { id: string };
   await pipeline.waitForFax(id, isFinal);
 

@@ -69,7 +69,8 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     throw new DelayedError();
   }
 
-  const { client_state: callerState, webhook_url: callerWebhook, ...request } = slot.request;
+  // Tags are ours: never sent to Telnyx.
+  const { client_state: callerState, webhook_url: callerWebhook, tags: _tags, ...request } = slot.request;
   const event = { eventId: newEventId(), faxId, attempt, direction: 'outbound' as const, dedupe: false };
   const recordOutcome = async (fax: Omit<FaxEvent, 'occurredAt'>): Promise<ApplyResult> => {
     const result = await applyEvent(deps, { ...fax, occurredAt: new Date().toISOString() });

@@ -62,6 +62,7 @@ local capacityKind = ARGV[17]
 local keepSlots = ARGV[18] == '1'
 local retryAt, retryAtIso = tonumber(ARGV[19]) or 0, ARGV[20]
 local wake, requeued, loweredScope, loweredLimit, configuredLimitBefore = {}, 0, '', 0, -1
+local tags = ''
 
 if ARGV[21] ~= '' then
   if redis.call('EXISTS', record) == 1 then return { 3, '', '', 0, 0, faxId, telnyxId, wake, 0, '', 0 } end
@@ -87,7 +88,8 @@ local now = nowMs()
 
 if known then
   local current = redis.call('HMGET', record, 'status', 'rank', 'attempt', 'client_state', 'telnyx_fax_id',
-    'capacity_retries')
+    'capacity_retries', 'tags')
+  tags = current[7] or ''
   status = current[1]
   local rank, curAttempt = tonumber(current[2]) or 0, tonumber(current[3]) or 0
   clientState = current[4] or ''
@@ -178,6 +180,10 @@ end
 if requeued > 0 then
   fields[#fields + 1] = 'next_attempt_at'
   fields[#fields + 1] = retryAtIso
+end
+if tags ~= '' then
+  fields[#fields + 1] = 'tags'
+  fields[#fields + 1] = tags
 end
 local entryId = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(fields))
 

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { ExecutionContext } from 'ava';
+import { SEED_FAX } from './pipeline.ts';
 
 export const FAX_CLI = new URL('../../cli/fax.mjs', import.meta.url).pathname;
 
@@ -43,3 +44,16 @@ export async function startFaxProcess(
   });
   return child;
 }
+
+/** `fax send` arguments for the seed's fax. */
+export const SEND_SEED_FAX = [
+  'send',
+  '--to',
+  SEED_FAX.to,
+  '--media-url',
+  SEED_FAX.media_url,
+  '--from',
+  SEED_FAX.from,
+  '--connection-id',
+  SEED_FAX.connection_id,
+];
