@@ -108,7 +108,7 @@ export function createProducer(deps: ProducerDeps): Producer {
       await queue.add(
         FAX_JOB_NAME,
         { faxId },
-        faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale),
+        faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale, request.priority),
       );
       await redis.zrem(keys.slots.outbox, faxId);
     } catch (error) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isE164, isFaxDestination } from './phone.ts';
+import { FAX_PRIORITIES } from './priority.ts';
 
 /**
  * The fields of Telnyx's `SendFaxRequest` (../shared/telnyx/fax-openapi.yml), validated once for
@@ -62,6 +63,8 @@ export const sendFaxRequestSchema = z
         .regex(base64, 'must be valid base64')
         .optional(),
       webhook_url: httpUrl.optional(),
+      /** Ours, not Telnyx's: `high` goes first when channels are scarce, `bulk` last (default `normal`). */
+      priority: z.enum(FAX_PRIORITIES, { error: `must be one of ${FAX_PRIORITIES.join(', ')}` }).optional(),
       /**
        * Ours, not Telnyx's: the caller's metadata, carried on every stream entry of the fax and never
        * sent to Telnyx. A flat object of string keys and values.

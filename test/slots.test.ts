@@ -7,21 +7,27 @@ import type { SlotSettings } from '../shared/slots/settings.ts';
 import { acquireSlots, slotTick } from '../shared/slots/slots.ts';
 import { createRateLimiter } from '../worker/rate-limiter.ts';
 import { storeFax } from './helpers/records.ts';
+import type { FaxPriority } from '../shared/priority.ts';
 import { testSink } from './helpers/redis.ts';
 
 async function setup(t: ExecutionContext, env: Record<string, string>, tweak: Partial<SlotSettings> = {}) {
   const { url, redis, keys, sink } = await testSink(t, env, tweak);
 
   /** A stored fax, not yet holding anything. */
-  async function fax(to: string, connection = 'c1'): Promise<string> {
+  async function fax(
+    to: string,
+    connection = 'c1',
+    priority?: FaxPriority,
+    createdAt = new Date(),
+  ): Promise<string> {
     const faxId = newEventId();
     const request = { connection_id: connection, to, from: '+19459457421', media_url: 'https://e.com/a.pdf' };
-    await storeFax(sink, faxId, request);
+    await storeFax(sink, faxId, priority ? { ...request, priority } : request, createdAt);
     return faxId;
   }
 
-  const acquire = (faxId: string, priority = 0, attempt = 1) =>
-    acquireSlots(sink, { faxId, jobId: `job-${faxId}`, attempt, priority, rateIntervalMs: 0 });
+  const acquire = (faxId: string, attempt = 1) =>
+    acquireSlots(sink, { faxId, jobId: `job-${faxId}`, attempt, rateIntervalMs: 0 });
 
   const webhook = (
     faxId: string,
@@ -112,13 +118,15 @@ test('waiting faxes keep their turn: a release wakes the first in line, and a ne
   t.deepEqual(await s.redis.zrange(s.keys.slots.parked('account'), '0', '-1'), [c, d], 'order kept');
 });
 
-test('a higher priority fax goes ahead of earlier ones in the line', async (t) => {
+test('urgent faxes go ahead in a line, yet a bulk fax that has waited longer than its head start goes first', async (t) => {
   const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '1' });
-  const [a, b, c] = [await s.fax(D1), await s.fax(D2), await s.fax(D3)];
-  await s.acquire(a);
-  await s.acquire(b, 5);
-  await s.acquire(c, 1);
-  t.deepEqual(await s.redis.zrange(s.keys.slots.parked('account'), '0', '-1'), [c, b]);
+  const a = await s.fax(D1);
+  const bulk = await s.fax(D2, 'c1', 'bulk');
+  const normal = await s.fax(D3, 'c1', 'normal');
+  const high = await s.fax(D4, 'c1', 'high');
+  const oldBulk = await s.fax('+13125550105', 'c1', 'bulk', new Date(Date.now() - 11 * 60_000));
+  for (const faxId of [a, bulk, normal, high, oldBulk]) await s.acquire(faxId);
+  t.deepEqual(await s.redis.zrange(s.keys.slots.parked('account'), '0', '-1'), [oldBulk, high, normal, bulk]);
 });
 
 test('a duplicate or late terminal webhook frees nothing twice', async (t) => {
@@ -148,7 +156,7 @@ test("news of an old attempt's call never frees or redirects the new attempt's s
     failureReason: 'user_channel_limit_exceeded',
     telnyxFaxId: 'old',
   });
-  t.like(await s.acquire(a, 0, 2), { kind: 'held' });
+  t.like(await s.acquire(a, 2), { kind: 'held' });
   // Late news of attempt 1's call: its own 202 recorded late, a reordered webhook, a final one.
   await s.webhook(a, 'fax.submitted', 'submitted', { telnyxFaxId: 'old' });
   await s.webhook(a, 'fax.sending.started', 'sending', { telnyxFaxId: 'old' });
@@ -309,7 +317,7 @@ test("a fax that keeps hitting channel limits fails with Telnyx's reason after t
     { kind: 'moved-on', status: 'queued', attempt: 2 },
     'the old attempt sends nothing',
   );
-  t.like(await s.acquire(a, 0, 2), { kind: 'held' });
+  t.like(await s.acquire(a, 2), { kind: 'held' });
   const second = await s.webhook(a, 'fax.failed', 'failed', {
     failureReason: 'user_channel_limit_exceeded',
     attempt: 2,

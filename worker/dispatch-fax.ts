@@ -50,7 +50,6 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     faxId,
     jobId,
     attempt,
-    priority: job.opts.priority ?? 0,
     rateIntervalMs: deps.limiter.intervalMs,
   });
   if (slot.kind === 'unknown') throw new UnrecoverableError(`no record for fax ${faxId}`);
@@ -69,8 +68,14 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     throw new DelayedError();
   }
 
-  // Tags are ours: never sent to Telnyx.
-  const { client_state: callerState, webhook_url: callerWebhook, tags: _tags, ...request } = slot.request;
+  // Tags and priority are ours: never sent to Telnyx.
+  const {
+    client_state: callerState,
+    webhook_url: callerWebhook,
+    tags: _tags,
+    priority: _priority,
+    ...request
+  } = slot.request;
   const event = { eventId: newEventId(), faxId, attempt, direction: 'outbound' as const, dedupe: false };
   const recordOutcome = async (fax: Omit<FaxEvent, 'occurredAt'>): Promise<ApplyResult> => {
     const result = await applyEvent(deps, { ...fax, occurredAt: new Date().toISOString() });

@@ -12,8 +12,11 @@
   ARGV[2] fax id
   ARGV[3] BullMQ job id (to wake it when a slot frees)
   ARGV[4] the attempt the job sends
-  ARGV[5] priority (0 = none; lower goes first, as in BullMQ)
-  ARGV[6] ms between Telnyx requests (0 = no rate limit)
+  ARGV[5] ms between Telnyx requests (0 = no rate limit)
+
+  A line is ordered by arrival plus a head start by priority (S.priorityDelayMs: high 0, normal and
+  bulk later), so urgent faxes go first when channels are scarce and a fax that has waited longer than
+  its priority's delay goes before newer urgent ones: nothing starves.
 
   A claim that holds slots also marks the attempt as being submitted (`submitting` = attempt:time);
   finding that mark already there means an earlier run of this attempt may have POSTed it (a crash,
@@ -28,7 +31,6 @@
 ]]
 S = cjson.decode(ARGV[1])
 local record, faxId, jobId = KEYS[1], ARGV[2], ARGV[3]
-local priority = tonumber(ARGV[5]) or 0
 local fields = redis.call('HMGET', record, 'status', 'attempt', 'request', 'slots', 'created_at',
   'post_tries', 'lookup_after')
 if not fields[1] or not fields[3] then return { -1 } end
@@ -50,7 +52,7 @@ end
 
 if fields[4] and fields[4] ~= '' then
   redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
-  return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake, markSubmitting(),
+  return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[5]), now), wake, markSubmitting(),
     tonumber(fields[5]) or 0, tonumber(fields[6]) or 0, tonumber(fields[7]) or 0 }
 end
 
@@ -64,7 +66,8 @@ if not seq then
   seq = redis.call('INCR', slotKey('seq'))
   redis.call('HSET', record, 'seq', seq)
 end
-local order = priority * 4294967296 + seq
+local delay = S.priorityDelayMs[tostring(decoded.priority or 'normal')] or 0
+local order = ((tonumber(fields[5]) or 0) + delay) * 1024 + seq % 1024
 
 local blocked
 for _, scope in ipairs(scopes) do
@@ -94,5 +97,5 @@ for _, scope in ipairs(scopes) do
 end
 redis.call('HSET', record, 'slots', table.concat(scopes, '\n'), 'job_id', jobId)
 redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
-return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[6]), now), wake, markSubmitting(),
+return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[5]), now), wake, markSubmitting(),
   tonumber(fields[5]) or 0, tonumber(fields[6]) or 0, tonumber(fields[7]) or 0 }

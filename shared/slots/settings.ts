@@ -1,4 +1,5 @@
 import { type Env, loadConfig } from '../config.ts';
+import { type FaxPriority, PRIORITY_DELAY_MS } from '../priority.ts';
 
 /** A limit as the scripts take it: a whole number, or -1 for none. */
 export type Limit = number;
@@ -24,6 +25,8 @@ export interface SlotSettings {
   readonly wakeRetryMs: number;
   /** An outbox entry not cleared after this long is handed to the queue by the slot keeper. */
   readonly outboxGraceMs: number;
+  /** Head start in a line by priority: a fax is ordered as if it had arrived this much later. */
+  readonly priorityDelayMs: Readonly<Record<FaxPriority, number>>;
 }
 
 export const limitOf = (value: number | 'none'): Limit => (value === 'none' ? UNLIMITED : value);
@@ -43,6 +46,7 @@ export function slotSettings(env: Env, prefix: string): SlotSettings {
     maxCapacityRetries: 20,
     wakeRetryMs: 5000,
     outboxGraceMs: 10_000,
+    priorityDelayMs: PRIORITY_DELAY_MS,
   });
 }
 

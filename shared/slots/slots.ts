@@ -16,8 +16,6 @@ export interface SlotRequest {
   readonly jobId: string;
   /** The attempt that job sends: nothing is taken unless the fax is still queued at it. */
   readonly attempt: number;
-  /** BullMQ priority (0 = none; lower numbers first). */
-  readonly priority: number;
   /** Ms between Telnyx requests under the shared rate limit (0 = none). */
   readonly rateIntervalMs: number;
 }
@@ -56,7 +54,6 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
     claim.faxId,
     claim.jobId,
     claim.attempt,
-    claim.priority,
     claim.rateIntervalMs,
   )) as [number, string?, (string | number)?, string[]?, number?, number?, number?, number?];
   const [code, first, second, wake = [], interruptedAt, createdAt, failedPosts, lookupAfter] = reply;

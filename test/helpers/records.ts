@@ -4,7 +4,12 @@ import type { SendFaxRequest } from '../../shared/fax-request.ts';
 import { createFaxRecord } from '../../shared/fax-record.ts';
 
 /** Stores a fax as the producer does (record, `fax.enqueued`, outbox entry), without queueing its job. */
-export function storeFax(sink: EventSink, faxId: string, request: SendFaxRequest): Promise<boolean> {
+export function storeFax(
+  sink: EventSink,
+  faxId: string,
+  request: SendFaxRequest,
+  createdAt = new Date(),
+): Promise<boolean> {
   return createFaxRecord(
     sink,
     faxId,
@@ -19,6 +24,6 @@ export function storeFax(sink: EventSink, faxId: string, request: SendFaxRequest
       payload: {},
       dedupe: false,
     },
-    new Date(),
+    createdAt,
   );
 }
