@@ -11,6 +11,7 @@ export {
 } from './producer/producer.ts';
 export { loadConfig, ConfigError, type Config } from './shared/config.ts';
 export {
+  FaxCancelError,
   FaxNotFoundError,
   FaxValidationError,
   IdempotencyKeyError,

@@ -2,7 +2,13 @@ import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { faxResource } from '../producer/fax-resource.ts';
 import { createProducer } from '../producer/producer.ts';
-import { FaxNotFoundError, FaxValidationError, IdempotencyKeyError } from '../shared/errors.ts';
+import {
+  FaxCancelError,
+  FaxNotFoundError,
+  FaxValidationError,
+  IdempotencyKeyError,
+} from '../shared/errors.ts';
+import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { QUALITIES } from '../shared/fax-request.ts';
 import { createKeys } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -135,6 +141,40 @@ program
       process.exitCode = 1;
     } finally {
       await producer.close();
+      redis.disconnect();
+    }
+  });
+
+program
+  .command('cancel')
+  .description('cancel a fax: taken out of the queue, or cancelled at Telnyx')
+  .argument('<id>', 'our fax id')
+  .action(async (id: string) => {
+    const { config, redis, keys, slots } = await openStore();
+    const { env } = config;
+    const telnyx = createTelnyxClient({
+      apiKey: env.TELNYX_API_KEY ?? 'sandbox',
+      baseUrl: env.TELNYX_API_KEY ? env.TELNYX_BASE_URL : `http://127.0.0.1:${env.SIMULATOR_PORT}/v2`,
+      timeoutMs: env.TELNYX_TIMEOUT_MS,
+    });
+    const producer = createProducer({
+      redis,
+      keys,
+      slots,
+      logger: createLogger('silent', 'fax-cli'),
+      telnyx,
+    });
+    try {
+      const { where } = await producer.cancel(id);
+      process.stdout.write(`${JSON.stringify({ id, cancelled: where })}\n`);
+    } catch (error) {
+      if (error instanceof FaxNotFoundError) process.stderr.write(`fax: no fax with id ${id}\n`);
+      else if (error instanceof FaxCancelError) process.stderr.write(`fax: ${error.message}\n`);
+      else throw error;
+      process.exitCode = error instanceof FaxCancelError && error.reason === 'busy' ? 3 : 1;
+    } finally {
+      await producer.close();
+      await telnyx.close();
       redis.disconnect();
     }
   });

@@ -3,6 +3,7 @@ import parseBody from 'co-body';
 import Koa from 'koa';
 import { bearerMatches } from '../shared/bearer.ts';
 import {
+  FaxCancelError,
   FaxNotFoundError,
   FaxValidationError,
   IdempotencyKeyError,
@@ -65,6 +66,13 @@ export function createProducerApp(deps: ProducerAppDeps): Koa {
       return;
     }
     ctx.body = { data: queuedFaxResource(queued.id, queued.request, queued.queuedAt) };
+  });
+
+  // Telnyx's own path for a cancel.
+  router.post('/faxes/:id/actions/cancel', async (ctx) => {
+    await deps.producer.cancel(ctx.params.id ?? '');
+    ctx.status = 202;
+    ctx.body = { data: { result: 'ok' } };
   });
 
   router.get('/faxes/:id', async (ctx) => {
@@ -130,6 +138,10 @@ function toHttpError(error: unknown): [number, unknown] {
   if (error instanceof FaxNotFoundError)
     return [404, errorBody('notFound', `No fax with id ${error.faxId}.`)];
   if (error instanceof BodyError) return [error.status, errorBody(error.kind, error.message, error.pointer)];
+  if (error instanceof FaxCancelError) {
+    const status = error.reason === 'busy' ? 409 : 422;
+    return [status, errorBody(status === 409 ? 'conflict' : 'invalidValue', error.message)];
+  }
   if (error instanceof IdempotencyKeyError) {
     const status = error.reason === 'in-progress' ? 409 : 422;
     return [

@@ -1,6 +1,7 @@
 import { listen } from '../shared/http-server.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import type { Runtime, Service } from '../shared/runtime.ts';
+import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { createProducerApp } from './http-app.ts';
 import { createProducer } from './producer.ts';
 
@@ -11,6 +12,11 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
   const redis = connectRedis(runtime.redisUrl, { failFast: true, name: 'fax-producer' });
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await waitReady(redis);
+  const telnyx = createTelnyxClient({
+    apiKey: runtime.telnyx.apiKey,
+    baseUrl: runtime.telnyx.baseUrl,
+    timeoutMs: env.TELNYX_TIMEOUT_MS,
+  });
   const producer = createProducer({
     redis,
     keys: runtime.keys,
@@ -22,6 +28,7 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
     retryPolicy: runtime.config.retryPolicy,
     idempotencySeconds: env.FAX_IDEMPOTENCY_SECONDS,
     mediaUrlHosts: env.FAX_MEDIA_URL_HOSTS,
+    telnyx,
   });
   const app = createProducerApp({ producer, logger, apiToken: env.FAX_API_TOKEN });
   const server = await listen(app, port, env.FAX_BIND_HOST);
@@ -32,6 +39,7 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
     async close() {
       await server.close();
       await producer.close();
+      await telnyx.close();
       redis.disconnect();
     },
   } satisfies Service & { url: string };

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { type EventSink, newEventId } from '../shared/events.ts';
+import { applyEvent, type EventSink, newEventId } from '../shared/events.ts';
 import {
+  FaxCancelError,
   FaxNotFoundError,
   FaxValidationError,
   IdempotencyKeyError,
@@ -15,7 +16,9 @@ import { FAX_JOB_NAME, type FaxJobData, faxJobOptions } from '../shared/queue.ts
 import type { FaxRedis } from '../shared/redis.ts';
 import { defaultSlotSettings, type SlotSettings } from '../shared/slots/settings.ts';
 import { defaultRetryPolicy, type RetryPolicy } from '../shared/retry-policy.ts';
+import { createHandoff } from '../shared/slots/handoff.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
+import type { TelnyxClient } from '../shared/telnyx-client.ts';
 
 export interface ProducerDeps {
   readonly redis: FaxRedis;
@@ -33,6 +36,8 @@ export interface ProducerDeps {
   readonly idempotencySeconds?: number;
   /** Hosts `media_url` may point at (`*.example.com` for subdomains); left out: any. */
   readonly mediaUrlHosts?: readonly string[] | undefined;
+  /** Telnyx, to cancel faxes already there (without it, only faxes still queued can be cancelled). */
+  readonly telnyx?: TelnyxClient;
 }
 
 export interface SendOptions {
@@ -62,6 +67,12 @@ export interface Producer {
   send(fax: Record<string, unknown>, options?: SendOptions): Promise<string>;
   /** The fax's current state and history; throws {@link FaxNotFoundError}. */
   get(faxId: string): Promise<FaxRecord>;
+  /**
+   * Cancels a fax: one still queued (or waiting for a retry) is taken out and ends at once
+   * (`fax.cancelled`, final); one at Telnyx is cancelled there (its final `fax.failed` with
+   * `sender_canceled` follows). Throws {@link FaxNotFoundError} or {@link FaxCancelError}.
+   */
+  cancel(faxId: string): Promise<{ readonly where: 'queue' | 'telnyx' }>;
   close(): Promise<void>;
 }
 
@@ -77,6 +88,46 @@ export function createProducer(deps: ProducerDeps): Producer {
   };
   const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: keys.bullPrefix });
   queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));
+  const handoff = createHandoff({ queue, redis, keys, logger, submitAttempts: deps.submitAttempts ?? 5 });
+
+  async function cancelFax(faxId: string): Promise<{ where: 'queue' | 'telnyx' }> {
+    const [status, telnyxFaxId] = await redis.hmget(keys.fax(faxId), 'status', 'telnyx_fax_id');
+    if (!status) throw new FaxNotFoundError(faxId);
+    if (status === 'delivered' || status === 'failed') {
+      throw new FaxCancelError('finished', `The fax has ended (${status}); it cannot be cancelled.`);
+    }
+    if (status === 'queued') {
+      // Atomic with the claim script: a fax whose POST is under way is not cancelled here.
+      const result = await applyEvent(sink, {
+        eventId: newEventId(),
+        eventType: OWN_EVENTS.cancelled,
+        faxId,
+        status: 'failed',
+        failureReason: 'sender_canceled',
+        detail: 'cancelled before it was sent',
+        occurredAt: new Date().toISOString(),
+        direction: 'outbound',
+        payload: {},
+        dedupe: false,
+        onlyIfNotSubmitting: true,
+      });
+      if (result.outcome !== 'refused') {
+        await handoff.after(result);
+        logger.info({ faxId }, 'fax cancelled before it was sent');
+        return { where: 'queue' };
+      }
+      if (result.status !== 'queued') return cancelFax(faxId);
+      throw new FaxCancelError('busy', 'The fax is being sent to Telnyx; try again in a moment.');
+    }
+    if (!deps.telnyx || !telnyxFaxId) {
+      throw new FaxCancelError('busy', 'The fax is on its way to Telnyx; try again in a moment.');
+    }
+    if ((await deps.telnyx.cancelFax(telnyxFaxId)) !== 'cancelled') {
+      throw new FaxCancelError('finished', 'Telnyx says the fax can no longer be cancelled.');
+    }
+    logger.info({ faxId, telnyxFaxId }, 'fax cancelled at Telnyx');
+    return { where: 'telnyx' };
+  }
 
   function withDefaults(fax: Record<string, unknown>): Record<string, unknown> {
     const out = { ...fax };
@@ -210,6 +261,7 @@ export function createProducer(deps: ProducerDeps): Producer {
       if (!record) throw new FaxNotFoundError(faxId);
       return record;
     },
+    cancel: cancelFax,
     async close() {
       await queue.close();
     },

@@ -32,6 +32,19 @@ export class IdempotencyKeyError extends Error {
   }
 }
 
+/**
+ * A fax that cannot be cancelled: it has ended (`finished`), or its POST to Telnyx is under way
+ * (`busy`: try again in a moment, it will then be cancelled at Telnyx).
+ */
+export class FaxCancelError extends Error {
+  readonly code = 'FAX_NOT_CANCELLABLE';
+  readonly reason: 'finished' | 'busy';
+  constructor(reason: FaxCancelError['reason'], message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
 /** Redis (or another dependency) cannot be reached: nothing was stored, try again. */
 export class ServiceUnavailableError extends Error {
   readonly code = 'SERVICE_UNAVAILABLE';

@@ -40,10 +40,12 @@ export interface FaxEvent {
   readonly retryAt?: number;
   /** A new fax: its record's fields, created with this event (and its first job put in the outbox). */
   readonly createRecord?: Readonly<Record<string, string>>;
+  /** Apply only while the fax is queued and not being submitted (a cancel); else outcome `refused`. */
+  readonly onlyIfNotSubmitting?: boolean;
 }
 
 export interface ApplyResult {
-  readonly outcome: 'duplicate' | 'applied' | 'published' | 'exists';
+  readonly outcome: 'duplicate' | 'applied' | 'published' | 'exists' | 'refused';
   readonly streamId: string;
   readonly status: string;
   readonly final: boolean;
@@ -60,7 +62,7 @@ export interface ApplyResult {
   readonly lowered: { readonly scope: string; readonly limit: number } | undefined;
 }
 
-const OUTCOMES = ['duplicate', 'applied', 'published', 'exists'] as const;
+const OUTCOMES = ['duplicate', 'applied', 'published', 'exists', 'refused'] as const;
 
 export interface EventSink {
   readonly redis: FaxRedis;
@@ -110,6 +112,7 @@ export function applyEventArgs(sink: Omit<EventSink, 'redis'>, event: FaxEvent):
     event.retryAt ?? '',
     event.retryAt === undefined ? '' : new Date(event.retryAt).toISOString(),
     event.createRecord ? JSON.stringify(event.createRecord) : '',
+    event.onlyIfNotSubmitting ? '1' : '',
   ];
 }
 

@@ -43,6 +43,8 @@ export const OWN_EVENTS = {
   reconciled: 'fax.reconciled',
   /** A Telnyx channel-limit failure lowered one of our limits for a while. */
   limitLowered: 'fax.channel_limit.lowered',
+  /** Cancelled before it reached Telnyx (final; failure_reason sender_canceled). */
+  cancelled: 'fax.cancelled',
 } as const;
 
 /** Telnyx's outbound webhook events and the status each one moves a fax to. */

@@ -42,6 +42,11 @@ export interface TelnyxClient {
   listFaxes(
     query: FaxListQuery,
   ): Promise<{ readonly faxes: readonly TelnyxFax[]; readonly totalPages: number }>;
+  /**
+   * `POST /v2/faxes/{id}/actions/cancel`: `cancelled` (202), `not-cancellable` (422: its status no
+   * longer allows it) or `unknown` (404). Throws on anything else.
+   */
+  cancelFax(telnyxFaxId: string): Promise<'cancelled' | 'not-cancellable' | 'unknown'>;
   /** The fax as Telnyx has it; undefined when Telnyx answers 404. Throws on anything else. */
   getFax(telnyxFaxId: string): Promise<TelnyxFax | undefined>;
   close(): Promise<void>;
@@ -196,6 +201,19 @@ export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
         throw new TelnyxRequestError(`GET /faxes answered ${response.status}`, response.status);
       }
       return { faxes: body.data, totalPages: Number(body.meta?.total_pages ?? 1) };
+    },
+
+    async cancelFax(telnyxFaxId) {
+      let response: Response;
+      try {
+        response = await call('POST', `/faxes/${encodeURIComponent(telnyxFaxId)}/actions/cancel`, {});
+      } catch (error) {
+        throw new TelnyxRequestError(`cancel of ${telnyxFaxId} failed`, undefined, { cause: error });
+      }
+      if (response.status === 202 || response.status === 200) return 'cancelled';
+      if (response.status === 422) return 'not-cancellable';
+      if (response.status === 404) return 'unknown';
+      throw new TelnyxRequestError(`cancel of ${telnyxFaxId} answered ${response.status}`, response.status);
     },
 
     async getFax(telnyxFaxId) {

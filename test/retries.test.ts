@@ -70,6 +70,11 @@ test('while a fax waits for its next attempt, GET /v2/faxes/:id says when and wh
     due > Date.now() + 25_000 && due < Date.now() + 31_000,
     `next attempt at ${view.data.next_attempt_at}`,
   );
+  // Waiting for its retry, it can still be cancelled: it is never sent again.
+  const cancelled = await fetch(`${pipeline.producerUrl}/v2/faxes/${id}/actions/cancel`, { method: 'POST' });
+  t.is(cancelled.status, 202);
+  t.like((await pipeline.waitForFax(id, isFinal)).at(-1), { event_type: 'fax.cancelled', final: true });
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 1);
 });
 
 test('a fax whose time-to-live runs out while it waits for a channel is not sent, and says why', async (t) => {

@@ -41,6 +41,8 @@
   ARGV[20] the same moment in ISO 8601, published as next_attempt_at
   ARGV[21] a new fax's record fields (JSON object of strings; '' = none): the record is created with
            this event, and its first job put in the outbox, unless it exists (then nothing is done)
+  ARGV[22] '1': apply only while the fax is queued and its current attempt is not being submitted
+           (a cancel that must not race a POST); otherwise nothing is done
 
   Returns { code, stream entry id, status after, final (0/1), attempt, fax_id, telnyx_fax_id,
             job ids woken for freed slots, attempt queued again (0 = none), lowered scope ('' = none),
@@ -49,6 +51,7 @@
           1  applied: the fax's status moved forward
           2  published only: out of order, unknown type or unknown fax
           3  the record to create exists already: nothing done
+          4  refused by ARGV[22]: the fax is not queued, or its attempt is being submitted
 ]]
 local record, stream, seen, history, inflight, telnyxMap = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local eventId, eventType, newStatus = ARGV[1], ARGV[2], ARGV[3]
@@ -73,6 +76,14 @@ if ARGV[21] ~= '' then
   end
   redis.call('HSET', record, unpack(flat))
   redis.call('ZADD', slotKey('outbox'), nowMs() + S.outboxGraceMs, faxId)
+end
+
+if ARGV[22] == '1' then
+  local state = redis.call('HMGET', record, 'status', 'attempt', 'submitting')
+  local mine = (state[2] or '') .. ':'
+  if state[1] ~= 'queued' or (state[3] and string.sub(state[3], 1, #mine) == mine) then
+    return { 4, '', state[1] or '', 0, 0, faxId, telnyxId, wake, 0, '', 0 }
+  end
 end
 
 if ttl > 0 then

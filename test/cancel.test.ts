@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { isFinal, queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
+import { FAX_CLI } from './helpers/processes.ts';
+
+const run = promisify(execFile);
+const to = (i: number) => `+1312945${7300 + i}`;
+
+const cancel = (pipeline: TestPipeline, id: string) =>
+  fetch(`${pipeline.producerUrl}/v2/faxes/${id}/actions/cancel`, { method: 'POST' });
+
+test('a fax waiting in our queue is taken out: never sent, one final fax.cancelled, and the line moves on', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 800 },
+  });
+  const first = await queueFax(pipeline, { ...SEED_FAX, to: to(0) });
+  const waiting = await queueFax(pipeline, { ...SEED_FAX, to: to(1) });
+  const third = await queueFax(pipeline, { ...SEED_FAX, to: to(2) });
+  const response = await cancel(pipeline, waiting);
+  t.is(response.status, 202);
+  t.deepEqual(await response.json(), { data: { result: 'ok' } });
+  t.deepEqual(await pipeline.waitForAll([first, waiting, third], 10_000), [
+    'delivered',
+    'failed',
+    'delivered',
+  ]);
+  const entries = await pipeline.waitForFax(waiting, isFinal);
+  t.like(
+    entries.find((entry) => entry.final),
+    {
+      event_type: 'fax.cancelled',
+      status: 'failed',
+      failure_reason: 'sender_canceled',
+    },
+  );
+  t.is(entries.filter((entry) => entry.final).length, 1);
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[waiting], undefined, 'never POSTed');
+});
+
+test('a fax on the line at Telnyx is cancelled there, and its final fax.failed says sender_canceled', async (t) => {
+  const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 5000 } });
+  const id = await queueFax(pipeline, { ...SEED_FAX, to: to(3) });
+  await pipeline.waitForFax(id, (entries) => entries.some((entry) => entry.status === 'sending'));
+  t.is((await cancel(pipeline, id)).status, 202);
+  const entries = await pipeline.waitForFax(id, isFinal, 4000);
+  t.like(
+    entries.find((entry) => entry.final),
+    {
+      event_type: 'fax.failed',
+      status: 'failed',
+      failure_reason: 'sender_canceled',
+    },
+  );
+  t.is(
+    pipeline.simulator.lifecycle.stats.postsByFax[id],
+    1,
+    'not sent again: sender_canceled is never retried',
+  );
+});
+
+test('a finished fax cannot be cancelled (422), an unknown one is 404; fax cancel does the same from the shell', async (t) => {
+  const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 10 } });
+  const done = await queueFax(pipeline, { ...SEED_FAX, to: to(4) });
+  await pipeline.waitForFax(done, isFinal);
+  const finished = await cancel(pipeline, done);
+  t.is(finished.status, 422);
+  t.regex(JSON.stringify(await finished.json()), /has ended \(delivered\)/);
+  t.is((await cancel(pipeline, 'no-such-fax')).status, 404);
+
+  const env = { ...process.env, ...pipeline.env };
+  const cli = await run('node', [FAX_CLI, 'cancel', done], { env }).catch((error) => error);
+  t.is(cli.code, 1);
+  t.regex(cli.stderr, /fax: The fax has ended \(delivered\)/);
+});
+
+test('fax cancel takes a queued fax out', async (t) => {
+  const pipeline = await startPipeline(t, { worker: false });
+  const id = await queueFax(pipeline, { ...SEED_FAX, to: to(5) });
+  const env = { ...process.env, ...pipeline.env };
+  const { stdout } = await run('node', [FAX_CLI, 'cancel', id], { env });
+  t.deepEqual(JSON.parse(stdout), { id, cancelled: 'queue' });
+  t.like(await pipeline.redis.hgetall(pipeline.keys.fax(id)), {
+    status: 'failed',
+    failure_reason: 'sender_canceled',
+  });
+});
