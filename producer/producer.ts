@@ -156,10 +156,14 @@ export function createProducer(deps: ProducerDeps): Producer {
     };
     if (!(await createFaxRecord(sink, faxId, request, enqueued, queuedAt))) return false;
     try {
+      const delay = request.send_at ? Math.max(0, Date.parse(request.send_at) - Date.now()) : 0;
       await queue.add(
         FAX_JOB_NAME,
         { faxId },
-        faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale, request.priority),
+        {
+          ...faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale, request.priority),
+          delay,
+        },
       );
       await redis.zrem(keys.slots.outbox, faxId);
     } catch (error) {

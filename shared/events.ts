@@ -162,12 +162,13 @@ async function withRetryPlan(sink: EventSink, event: FaxEvent): Promise<FaxEvent
   ) {
     return event;
   }
-  const [status, attemptField, capacityField, createdAt] = await sink.redis.hmget(
+  const [status, attemptField, capacityField, createdAt, dueAt] = await sink.redis.hmget(
     sink.keys.fax(event.faxId),
     'status',
     'attempt',
     'capacity_retries',
     'created_at',
+    'due_at',
   );
   const attempt = Number(attemptField ?? 1);
   if (
@@ -190,7 +191,8 @@ async function withRetryPlan(sink: EventSink, event: FaxEvent): Promise<FaxEvent
   const plan = planRetry(sink.retryPolicy, {
     failureReason: event.failureReason,
     attempts: attempt - capacityRetries,
-    createdAt: Number(createdAt ?? now),
+    // A scheduled fax's time-to-live runs from when it was due.
+    createdAt: Number(dueAt || createdAt || now),
     now,
   });
   return plan.retry ? { ...event, retryAt: plan.at } : { ...event, detail: event.detail ?? plan.why };

@@ -59,6 +59,7 @@ export async function createFaxRecord(
       request: JSON.stringify(request),
       client_state: request.client_state ?? '',
       tags: request.tags ? JSON.stringify(request.tags) : '',
+      due_at: request.send_at ? String(Date.parse(request.send_at)) : '',
       created_at: now,
       updated_at: now,
     },

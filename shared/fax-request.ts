@@ -63,6 +63,13 @@ export const sendFaxRequestSchema = z
         .regex(base64, 'must be valid base64')
         .optional(),
       webhook_url: httpUrl.optional(),
+      /** Ours, not Telnyx's: do not send before this moment (ISO 8601 with an offset or Z). */
+      send_at: z.iso
+        .datetime({
+          offset: true,
+          error: 'must be an ISO 8601 time with an offset, e.g. 2026-12-01T09:00:00Z',
+        })
+        .optional(),
       /** Ours, not Telnyx's: `high` goes first when channels are scarce, `bulk` last (default `normal`). */
       priority: z.enum(FAX_PRIORITIES, { error: `must be one of ${FAX_PRIORITIES.join(', ')}` }).optional(),
       /**

@@ -57,6 +57,11 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     log.info({ status: slot.status, current: slot.attempt }, 'attempt already dispatched; nothing to do');
     return;
   }
+  if (slot.kind === 'not-yet') {
+    // Scheduled: the job was delayed to its send_at; one that runs early waits again, holding nothing.
+    await job.moveToDelayed(slot.dueAt, token);
+    throw new DelayedError();
+  }
   await deps.handoff.wake(slot.wake);
   if (slot.kind === 'parked') {
     // Out of the worker without using an attempt; the far timestamp is only a safety net, the
@@ -74,6 +79,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     webhook_url: callerWebhook,
     tags: _tags,
     priority: _priority,
+    send_at: _sendAt,
     ...request
   } = slot.request;
   const event = { eventId: newEventId(), faxId, attempt, direction: 'outbound' as const, dedupe: false };

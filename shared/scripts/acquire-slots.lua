@@ -27,14 +27,18 @@
             may be asked about the last of them (ms; 0 = not set) }      slots held (also when already held: a redelivered job)
           { 0, request, scope, woken job ids }                        parked waiting for `scope`
           { 2, status, attempt }                                      not queued at this attempt
+          { 3, due at (ms) }                                          scheduled for later: nothing taken
           { -1 }                                                      no such fax
 ]]
 S = cjson.decode(ARGV[1])
 local record, faxId, jobId = KEYS[1], ARGV[2], ARGV[3]
 local fields = redis.call('HMGET', record, 'status', 'attempt', 'request', 'slots', 'created_at',
-  'post_tries', 'lookup_after')
+  'post_tries', 'lookup_after', 'due_at')
+-- A scheduled fax counts from when it is due (its place in line, its time-to-live).
+if fields[8] and fields[8] ~= '' then fields[5] = fields[8] end
 if not fields[1] or not fields[3] then return { -1 } end
 if fields[1] ~= 'queued' or fields[2] ~= ARGV[4] then return { 2, fields[1], fields[2] or '' } end
+if fields[8] and fields[8] ~= '' and tonumber(fields[8]) > nowMs() then return { 3, fields[8] } end
 local request = fields[3]
 local decoded = cjson.decode(request)
 local connection, destination = tostring(decoded.connection_id), tostring(decoded.to)

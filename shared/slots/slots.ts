@@ -39,6 +39,8 @@ export type AcquireResult =
   | { readonly kind: 'parked'; readonly scope: string; readonly wake: readonly string[] }
   /** The fax is no longer queued at this attempt (sent, ended, or sent again as another attempt). */
   | { readonly kind: 'moved-on'; readonly status: string; readonly attempt: number }
+  /** Scheduled (`send_at`) for later: nothing was taken. */
+  | { readonly kind: 'not-yet'; readonly dueAt: number }
   | { readonly kind: 'unknown' };
 
 /**
@@ -73,6 +75,8 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
       return { kind: 'parked', scope: String(second), wake };
     case 2:
       return { kind: 'moved-on', status: String(first), attempt: Number(second) };
+    case 3:
+      return { kind: 'not-yet', dueAt: Number(first) };
     default:
       return { kind: 'unknown' };
   }

@@ -17,7 +17,8 @@
     :slots:seq             string arrival counter (keeps each line in order)
   The limits hash also holds `default:<kind>`: the defaults the processes were started with.
     :slots:sweep           string claim of the periodic sweep
-  Fax record fields: slots (held scopes, one per line), parked_on, seq, job_id, capacity_retries.
+  Fax record fields: slots (held scopes, one per line), parked_on, seq, job_id, capacity_retries,
+  due_at (a scheduled fax's send_at; its place in line and time-to-live count from it).
   Times are Redis server time, never a worker's clock.
 ]]
 local S

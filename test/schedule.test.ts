@@ -1,0 +1,38 @@
+import test from 'ava';
+import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+
+test('a fax with send_at is held until then, then sent; a bad send_at is refused by name', async (t) => {
+  const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 10, recordTimes: true } });
+  const sendAt = new Date(Date.now() + 1500);
+  const id = await queueFax(pipeline, { ...SEED_FAX, send_at: sendAt.toISOString() });
+  const entries = await pipeline.waitForFax(id, isFinal, 10_000);
+  t.like(
+    entries.find((entry) => entry.final),
+    { event_type: 'fax.delivered' },
+  );
+  const [posted] = pipeline.simulator.lifecycle.stats.postTimes;
+  t.true((posted ?? 0) >= sendAt.getTime(), `POSTed ${(posted ?? 0) - sendAt.getTime()} ms after send_at`);
+  const view = (await (await fetch(`${pipeline.producerUrl}/v2/faxes/${id}`)).json()) as { data: unknown };
+  t.like(view.data, { send_at: sendAt.toISOString() });
+  t.false(
+    pipeline.simulator.lifecycle.requests.some((body) => 'send_at' in (body as object)),
+    'not sent to Telnyx',
+  );
+
+  const bad = await fetch(`${pipeline.producerUrl}/v2/faxes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...SEED_FAX, send_at: 'tomorrow morning' }),
+  });
+  t.is(bad.status, 422);
+  t.regex(JSON.stringify(await bad.json()), /"pointer":"\/send_at"/);
+});
+
+test('a scheduled fax can be cancelled before it is due, and is never sent', async (t) => {
+  const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 10 } });
+  const id = await queueFax(pipeline, { ...SEED_FAX, send_at: new Date(Date.now() + 60_000).toISOString() });
+  const response = await fetch(`${pipeline.producerUrl}/v2/faxes/${id}/actions/cancel`, { method: 'POST' });
+  t.is(response.status, 202);
+  t.like((await pipeline.waitForFax(id, isFinal)).at(-1), { event_type: 'fax.cancelled' });
+  t.is(pipeline.simulator.lifecycle.stats.posts, 0);
+});
