@@ -54,6 +54,24 @@ export function createProducerApp(deps: ProducerAppDeps): Koa {
 
   router.post('/faxes', async (ctx) => {
     const body = await readFaxBody(ctx, limit);
+    if (Array.isArray(body.to)) {
+      if (ctx.headers['idempotency-key'] !== undefined) {
+        throw new IdempotencyKeyError(
+          'invalid',
+          'Idempotency-Key is not supported for batches (a list of to).',
+        );
+      }
+      const batch = await deps.producer.queueBatch(body);
+      ctx.status = 202;
+      ctx.body = {
+        data: {
+          record_type: 'fax_batch',
+          id: batch.batchId,
+          faxes: batch.faxes.map((fax) => queuedFaxResource(fax.id, fax.request, fax.queuedAt)),
+        },
+      };
+      return;
+    }
     // A header present but empty is a malformed key, not no key.
     const key = ctx.headers['idempotency-key'];
     const idempotencyKey = Array.isArray(key) ? key.join(',') : key;
@@ -73,6 +91,19 @@ export function createProducerApp(deps: ProducerAppDeps): Koa {
     await deps.producer.cancel(ctx.params.id ?? '');
     ctx.status = 202;
     ctx.body = { data: { result: 'ok' } };
+  });
+
+  router.get('/batches/:id', async (ctx) => {
+    const batch = await deps.producer.getBatch(ctx.params.id ?? '');
+    ctx.body = {
+      data: {
+        record_type: 'fax_batch',
+        id: batch.id,
+        total: batch.faxIds.length,
+        counts: batch.counts,
+        fax_ids: batch.faxIds,
+      },
+    };
   });
 
   router.get('/faxes/:id', async (ctx) => {

@@ -48,6 +48,12 @@ export interface SendOptions {
   readonly idempotencyKey?: string;
 }
 
+export interface BatchView {
+  readonly id: string;
+  readonly faxIds: readonly string[];
+  readonly counts: Readonly<Record<string, number>>;
+}
+
 export interface QueuedFax {
   readonly id: string;
   /** The request as stored: validated, with the configured defaults filled in. */
@@ -73,6 +79,16 @@ export interface Producer {
    * `sender_canceled` follows). Throws {@link FaxNotFoundError} or {@link FaxCancelError}.
    */
   cancel(faxId: string): Promise<{ readonly where: 'queue' | 'telnyx' }>;
+  /**
+   * One document to many recipients: `to` is a list (1 to 1000 numbers); one fax per recipient, all
+   * under one batch id, carried on their stream entries. Throws {@link FaxValidationError} naming
+   * each bad recipient (`/to/3`) and field; nothing is queued then.
+   */
+  queueBatch(
+    fax: Record<string, unknown>,
+  ): Promise<{ readonly batchId: string; readonly faxes: readonly QueuedFax[] }>;
+  /** A batch's faxes and how many are in each status; throws {@link FaxNotFoundError}. */
+  getBatch(batchId: string): Promise<BatchView>;
   close(): Promise<void>;
 }
 
@@ -143,7 +159,12 @@ export function createProducer(deps: ProducerDeps): Producer {
    * stored, the fax will be sent: a failed `queue.add` is left to the slot keeper, which queues what
    * the outbox still holds. Resolves to false when a fax with this id exists already.
    */
-  async function store(faxId: string, request: SendFaxRequest, queuedAt: Date): Promise<boolean> {
+  async function store(
+    faxId: string,
+    request: SendFaxRequest,
+    queuedAt: Date,
+    batchId?: string,
+  ): Promise<boolean> {
     const enqueued = {
       eventId: newEventId(),
       eventType: OWN_EVENTS.enqueued,
@@ -154,7 +175,7 @@ export function createProducer(deps: ProducerDeps): Producer {
       payload: { to: request.to, from: request.from, connection_id: request.connection_id },
       dedupe: false,
     };
-    if (!(await createFaxRecord(sink, faxId, request, enqueued, queuedAt))) return false;
+    if (!(await createFaxRecord(sink, faxId, request, enqueued, queuedAt, batchId))) return false;
     try {
       const delay = request.send_at ? Math.max(0, Date.parse(request.send_at) - Date.now()) : 0;
       await queue.add(
@@ -266,6 +287,55 @@ export function createProducer(deps: ProducerDeps): Producer {
       return record;
     },
     cancel: cancelFax,
+    async queueBatch(fax) {
+      const recipients = fax.to;
+      if (!Array.isArray(recipients) || recipients.length === 0 || recipients.length > 1000) {
+        throw new FaxValidationError([
+          { pointer: '/to', detail: 'to must be a number, or a list of 1 to 1000' },
+        ]);
+      }
+      // Every recipient checked before anything is stored: a bad one queues nothing.
+      const problems = new Map<string, string>();
+      const requests: SendFaxRequest[] = [];
+      recipients.forEach((to, i) => {
+        const parsed = parseSendFaxRequest(withDefaults({ ...fax, to }));
+        if (parsed.ok) requests.push(parsed.fax);
+        else
+          for (const p of parsed.problems)
+            problems.set(p.pointer === '/to' ? `/to/${i}` : p.pointer, p.detail);
+      });
+      if (problems.size > 0) {
+        throw new FaxValidationError([...problems].map(([pointer, detail]) => ({ pointer, detail })));
+      }
+      const batchId = randomUUID();
+      const queuedAt = new Date();
+      const faxes: QueuedFax[] = [];
+      try {
+        for (const request of requests) {
+          const faxId = randomUUID();
+          await store(faxId, request, queuedAt, batchId);
+          faxes.push({ id: faxId, request, queuedAt, replayed: false });
+        }
+      } catch (error) {
+        throw new ServiceUnavailableError(
+          `could not queue the batch: Redis is unavailable (${faxes.length} of ${requests.length} queued, batch ${batchId})`,
+          { cause: error },
+        );
+      }
+      logger.info({ batchId, faxes: faxes.length }, 'batch queued');
+      return { batchId, faxes };
+    },
+    async getBatch(batchId) {
+      const faxIds = await redis.smembers(keys.batch(batchId));
+      if (faxIds.length === 0) throw new FaxNotFoundError(batchId);
+      const pipe = redis.pipeline();
+      for (const faxId of faxIds) pipe.hget(keys.fax(faxId), 'status');
+      const counts: Record<string, number> = {};
+      for (const [, status] of (await pipe.exec()) ?? []) {
+        counts[String(status)] = (counts[String(status)] ?? 0) + 1;
+      }
+      return { id: batchId, faxIds: faxIds.sort(), counts };
+    },
     async close() {
       await queue.close();
     },

@@ -220,6 +220,8 @@ export const streamEntrySchema = z.object({
   detail: z.string().optional(),
   /** On a failure the fax is sent again after: when. */
   next_attempt_at: z.string().optional(),
+  /** The batch the fax was queued in (one request, many recipients), on every entry of it. */
+  batch_id: z.string().optional(),
   /** The caller's tags of the fax (a JSON object in the stream), on every entry of it. */
   tags: z
     .string()

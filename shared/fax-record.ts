@@ -46,6 +46,7 @@ export async function createFaxRecord(
   request: SendFaxRequest,
   enqueued: FaxEvent,
   createdAt: Date,
+  batchId?: string,
 ): Promise<boolean> {
   const now = String(createdAt.getTime());
   const result = await applyEvent(sink, {
@@ -60,6 +61,7 @@ export async function createFaxRecord(
       client_state: request.client_state ?? '',
       tags: request.tags ? JSON.stringify(request.tags) : '',
       due_at: request.send_at ? String(Date.parse(request.send_at)) : '',
+      batch_id: batchId ?? '',
       created_at: now,
       updated_at: now,
     },

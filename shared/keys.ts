@@ -16,6 +16,8 @@ export interface Keys {
   fax(faxId: string): string;
   /** List of the stream entry ids that belong to one fax, in order. */
   faxHistory(faxId: string): string;
+  /** Set of the fax ids of one batch (one request, many recipients). */
+  batch(batchId: string): string;
   /** Telnyx fax id → our fax id. */
   telnyxFax(telnyxFaxId: string): string;
   /** Marker that a webhook (by Telnyx event id) was already taken in. */
@@ -64,6 +66,7 @@ export function createKeys(prefix: string, stream: string): Keys {
     deadLetter: `${stream}:dead`,
     fax: (faxId: string) => `${prefix}:fax:${faxId}`,
     faxHistory: (faxId: string) => `${prefix}:fax:${faxId}:history`,
+    batch: (batchId: string) => `${prefix}:batch:${batchId}`,
     telnyxFax: (telnyxFaxId: string) => `${prefix}:telnyx:${telnyxFaxId}`,
     seenEvent: (eventId: string) => `${prefix}:seen:${eventId}`,
     idempotency: (key: string) => `${prefix}:idem:${createHash('sha256').update(key).digest('hex')}`,

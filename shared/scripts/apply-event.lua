@@ -65,16 +65,20 @@ local capacityKind = ARGV[17]
 local keepSlots = ARGV[18] == '1'
 local retryAt, retryAtIso = tonumber(ARGV[19]) or 0, ARGV[20]
 local wake, requeued, loweredScope, loweredLimit, configuredLimitBefore = {}, 0, '', 0, -1
-local tags = ''
+local tags, batchId = '', ''
 
 if ARGV[21] ~= '' then
   if redis.call('EXISTS', record) == 1 then return { 3, '', '', 0, 0, faxId, telnyxId, wake, 0, '', 0 } end
   local flat = {}
-  for field, value in pairs(cjson.decode(ARGV[21])) do
+  local fields = cjson.decode(ARGV[21])
+  for field, value in pairs(fields) do
     flat[#flat + 1] = field
     flat[#flat + 1] = value
   end
   redis.call('HSET', record, unpack(flat))
+  if fields.batch_id and fields.batch_id ~= '' then
+    redis.call('SADD', S.prefix .. ':batch:' .. fields.batch_id, faxId)
+  end
   redis.call('ZADD', slotKey('outbox'), nowMs() + S.outboxGraceMs, faxId)
 end
 
@@ -99,8 +103,9 @@ local now = nowMs()
 
 if known then
   local current = redis.call('HMGET', record, 'status', 'rank', 'attempt', 'client_state', 'telnyx_fax_id',
-    'capacity_retries', 'tags')
+    'capacity_retries', 'tags', 'batch_id')
   tags = current[7] or ''
+  batchId = current[8] or ''
   status = current[1]
   local rank, curAttempt = tonumber(current[2]) or 0, tonumber(current[3]) or 0
   clientState = current[4] or ''
@@ -195,6 +200,10 @@ end
 if tags ~= '' then
   fields[#fields + 1] = 'tags'
   fields[#fields + 1] = tags
+end
+if batchId ~= '' then
+  fields[#fields + 1] = 'batch_id'
+  fields[#fields + 1] = batchId
 end
 local entryId = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(fields))
 

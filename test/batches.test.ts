@@ -1,0 +1,64 @@
+import test from 'ava';
+import { SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+
+const recipients = (n: number) => Array.from({ length: n }, (_, i) => `+1312945${String(7400 + i)}`);
+
+test('a batch of 50: one fax per recipient under one batch id, counted by status, the id on every stream entry', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '10', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 20 },
+  });
+  const response = await fetch(`${pipeline.producerUrl}/v2/faxes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...SEED_FAX, to: recipients(50) }),
+  });
+  t.is(response.status, 202);
+  const { data } = (await response.json()) as {
+    data: { id: string; record_type: string; faxes: { id: string; to: string }[] };
+  };
+  t.is(data.record_type, 'fax_batch');
+  t.is(data.faxes.length, 50);
+  t.deepEqual(
+    data.faxes.map((fax) => fax.to),
+    recipients(50),
+  );
+  const ids = data.faxes.map((fax) => fax.id);
+  t.deepEqual(new Set(await pipeline.waitForAll(ids, 30_000)), new Set(['delivered']));
+
+  const batch = (await (await fetch(`${pipeline.producerUrl}/v2/batches/${data.id}`)).json()) as {
+    data: unknown;
+  };
+  t.like(batch.data, { id: data.id, total: 50, counts: { delivered: 50 } });
+  const entries = (await pipeline.entries()).filter((entry) => ids.includes(entry.fax_id));
+  t.true(entries.length >= 250);
+  t.true(
+    entries.every((entry) => entry.batch_id === data.id),
+    'every entry carries the batch id',
+  );
+  t.is((await fetch(`${pipeline.producerUrl}/v2/batches/nope`)).status, 404);
+});
+
+test('a batch with a bad recipient is refused naming it, and nothing is queued', async (t) => {
+  const pipeline = await startPipeline(t, { worker: false });
+  const to = recipients(5);
+  to[3] = '12345';
+  const response = await fetch(`${pipeline.producerUrl}/v2/faxes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...SEED_FAX, to }),
+  });
+  t.is(response.status, 422);
+  const { errors } = (await response.json()) as { errors: { source: { pointer: string } }[] };
+  t.deepEqual(
+    errors.map((error) => error.source.pointer),
+    ['/to/3'],
+  );
+  t.deepEqual(await pipeline.redis.keys(`${pipeline.keys.prefix}:fax:*`), []);
+  const empty = await fetch(`${pipeline.producerUrl}/v2/faxes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...SEED_FAX, to: [] }),
+  });
+  t.is(empty.status, 422);
+});
