@@ -65,6 +65,8 @@ const envSchema = z.object({
     .default('fax'),
   FAX_STREAM_KEY: z.string().min(1).default('fax:events'),
   FAX_STREAM_MAXLEN: positiveInt(1_000_000),
+  /** Stream entries older than this are trimmed too (checked every minute); unset: by length only. */
+  FAX_STREAM_MAX_AGE_SECONDS: optional(z.coerce.number().positive()),
   FAX_WORKER_CONCURRENCY: positiveInt(16),
   FAX_SUBMIT_ATTEMPTS: positiveInt(5),
   /** How long an Idempotency-Key is remembered. */

@@ -67,6 +67,8 @@ export async function startWorkerService(
     // A POST that timed out has surely finished at Telnyx after twice our timeout.
     settleMs: 2 * env.TELNYX_TIMEOUT_MS,
     backoffMs: 1000 * env.FAX_RETRY_DELAY_SCALE,
+    streamMaxAgeMs:
+      env.FAX_STREAM_MAX_AGE_SECONDS === undefined ? undefined : env.FAX_STREAM_MAX_AGE_SECONDS * 1000,
   };
   const worker = createFaxWorker(deps, {
     concurrency: env.FAX_WORKER_CONCURRENCY,

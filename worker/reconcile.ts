@@ -24,6 +24,8 @@ export interface ReconcileDeps extends EventSink {
   readonly logger: Logger;
   /** After a POST that may have reached Telnyx, wait this long before asking Telnyx about it. */
   readonly settleMs: number;
+  /** FAX_STREAM_MAX_AGE_SECONDS in ms (the slot keeper trims the stream by age). */
+  readonly streamMaxAgeMs?: number | undefined;
 }
 
 export type ReconcileOutcome =

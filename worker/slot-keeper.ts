@@ -3,6 +3,7 @@ import { attemptOfJob } from '../shared/queue.ts';
 import { leaveLine, slotTick } from '../shared/slots/slots.ts';
 import { type ReconcileDeps, reconcileLease } from './reconcile.ts';
 import { reviveJob } from './revive-job.ts';
+import { enforceRetention } from './stream-retention.ts';
 
 export interface SlotKeeperOptions {
   /** Between rounds. */
@@ -55,6 +56,10 @@ export function startSlotKeeper(
       await deps.handoff.requeue(faxId, attempt, Math.max(0, dueAt - Date.now()));
     }
     for (const faxId of tick.expired) await reconcileLease(deps, faxId);
+    // Once a minute, by whichever worker claims it: trim the stream by age, warn about lagging groups.
+    if (await deps.redis.set(`${deps.keys.prefix}:retention`, '1', 'PX', 60_000, 'NX')) {
+      await enforceRetention({ ...deps, maxAgeMs: deps.streamMaxAgeMs });
+    }
   }
 
   const loop = (async () => {
