@@ -3,6 +3,7 @@ import parseBody from 'co-body';
 import Koa from 'koa';
 import { bearerMatches } from '../shared/bearer.ts';
 import {
+  BatchIncompleteError,
   FaxCancelError,
   FaxNotFoundError,
   FaxValidationError,
@@ -180,6 +181,7 @@ function toHttpError(error: unknown): [number, unknown] {
       errorBody(status === 409 ? 'conflict' : 'invalidValue', error.message, undefined, 'Idempotency-Key'),
     ];
   }
+  if (error instanceof BatchIncompleteError) return [503, errorBody('unavailable', error.message)];
   if (error instanceof ServiceUnavailableError) {
     return [503, errorBody('unavailable', 'The fax queue is unavailable; nothing was queued. Try again.')];
   }

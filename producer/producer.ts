@@ -8,6 +8,7 @@ import {
   IdempotencyKeyError,
   ServiceUnavailableError,
 } from '../shared/errors.ts';
+import { BatchIncompleteError } from '../shared/errors.ts';
 import { parseSendFaxRequest, type SendFaxRequest } from '../shared/fax-request.ts';
 import { createFaxRecord, type FaxRecord, readFaxRecord } from '../shared/fax-record.ts';
 import { FAX_QUEUE, type Keys } from '../shared/keys.ts';
@@ -107,6 +108,20 @@ export function createProducer(deps: ProducerDeps): Producer {
   const handoff = createHandoff({ queue, redis, keys, logger, submitAttempts: deps.submitAttempts ?? 5 });
 
   async function cancelFax(faxId: string): Promise<{ where: 'queue' | 'telnyx' }> {
+    try {
+      return await cancelNow(faxId);
+    } catch (error) {
+      if (error instanceof FaxNotFoundError || error instanceof FaxCancelError) throw error;
+      throw new ServiceUnavailableError(
+        'could not cancel the fax now (Redis or Telnyx unavailable); try again',
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  async function cancelNow(faxId: string): Promise<{ where: 'queue' | 'telnyx' }> {
     const [status, telnyxFaxId] = await redis.hmget(keys.fax(faxId), 'status', 'telnyx_fax_id');
     if (!status) throw new FaxNotFoundError(faxId);
     if (status === 'delivered' || status === 'failed') {
@@ -132,7 +147,7 @@ export function createProducer(deps: ProducerDeps): Producer {
         logger.info({ faxId }, 'fax cancelled before it was sent');
         return { where: 'queue' };
       }
-      if (result.status !== 'queued') return cancelFax(faxId);
+      if (result.status !== 'queued') return cancelNow(faxId);
       throw new FaxCancelError('busy', 'The fax is being sent to Telnyx; try again in a moment.');
     }
     if (!deps.telnyx || !telnyxFaxId) {
@@ -143,6 +158,22 @@ export function createProducer(deps: ProducerDeps): Producer {
     }
     logger.info({ faxId, telnyxFaxId }, 'fax cancelled at Telnyx');
     return { where: 'telnyx' };
+  }
+
+  /** The request with its defaults, checked field by field and against FAX_MEDIA_URL_HOSTS. */
+  function validate(fax: Record<string, unknown>): ReturnType<typeof parseSendFaxRequest> {
+    const parsed = parseSendFaxRequest(withDefaults(fax));
+    if (!parsed.ok) return parsed;
+    const host = parsed.fax.media_url ? new URL(parsed.fax.media_url).hostname.toLowerCase() : undefined;
+    if (host !== undefined && deps.mediaUrlHosts && !hostAllowed(host, deps.mediaUrlHosts)) {
+      return {
+        ok: false,
+        problems: [
+          { pointer: '/media_url', detail: `media_url may not point at ${host} (FAX_MEDIA_URL_HOSTS)` },
+        ],
+      };
+    }
+    return parsed;
   }
 
   function withDefaults(fax: Record<string, unknown>): Record<string, unknown> {
@@ -182,7 +213,7 @@ export function createProducer(deps: ProducerDeps): Producer {
         FAX_JOB_NAME,
         { faxId },
         {
-          ...faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale, request.priority),
+          ...faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale),
           delay,
         },
       );
@@ -245,14 +276,8 @@ export function createProducer(deps: ProducerDeps): Producer {
   }
 
   async function queueFax(fax: Record<string, unknown>, options: SendOptions = {}): Promise<QueuedFax> {
-    const parsed = parseSendFaxRequest(withDefaults(fax));
+    const parsed = validate(fax);
     if (!parsed.ok) throw new FaxValidationError(parsed.problems);
-    const mediaHost = parsed.fax.media_url ? new URL(parsed.fax.media_url).hostname.toLowerCase() : undefined;
-    if (mediaHost !== undefined && deps.mediaUrlHosts && !hostAllowed(mediaHost, deps.mediaUrlHosts)) {
-      throw new FaxValidationError([
-        { pointer: '/media_url', detail: `media_url may not point at ${mediaHost} (FAX_MEDIA_URL_HOSTS)` },
-      ]);
-    }
     const queuedAt = new Date();
     let faxId: string = randomUUID();
     try {
@@ -298,7 +323,7 @@ export function createProducer(deps: ProducerDeps): Producer {
       const problems = new Map<string, string>();
       const requests: SendFaxRequest[] = [];
       recipients.forEach((to, i) => {
-        const parsed = parseSendFaxRequest(withDefaults({ ...fax, to }));
+        const parsed = validate({ ...fax, to });
         if (parsed.ok) requests.push(parsed.fax);
         else
           for (const p of parsed.problems)
@@ -317,10 +342,13 @@ export function createProducer(deps: ProducerDeps): Producer {
           faxes.push({ id: faxId, request, queuedAt, replayed: false });
         }
       } catch (error) {
-        throw new ServiceUnavailableError(
-          `could not queue the batch: Redis is unavailable (${faxes.length} of ${requests.length} queued, batch ${batchId})`,
-          { cause: error },
-        );
+        if (faxes.length === 0) {
+          throw new ServiceUnavailableError('could not queue the batch: Redis is unavailable', {
+            cause: error,
+          });
+        }
+        // Those stored will be sent: say so, so that they are not sent again.
+        throw new BatchIncompleteError(batchId, faxes.length, requests.length, { cause: error });
       }
       logger.info({ batchId, faxes: faxes.length }, 'batch queued');
       return { batchId, faxes };

@@ -45,6 +45,23 @@ export class FaxCancelError extends Error {
   }
 }
 
+/** A batch stored in part before Redis failed: those stored will be sent; do not send them again. */
+export class BatchIncompleteError extends Error {
+  readonly code = 'BATCH_INCOMPLETE';
+  readonly batchId: string;
+  readonly stored: number;
+  readonly total: number;
+  constructor(batchId: string, stored: number, total: number, options?: ErrorOptions) {
+    super(
+      `Only ${stored} of ${total} faxes of batch ${batchId} were queued (they will be sent: see GET /v2/batches/${batchId}); queue the rest again, not these.`,
+      options,
+    );
+    this.batchId = batchId;
+    this.stored = stored;
+    this.total = total;
+  }
+}
+
 /** Redis (or another dependency) cannot be reached: nothing was stored, try again. */
 export class ServiceUnavailableError extends Error {
   readonly code = 'SERVICE_UNAVAILABLE';

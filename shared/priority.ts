@@ -11,6 +11,3 @@ export const PRIORITY_DELAY_MS: Readonly<Record<FaxPriority, number>> = {
   normal: 2 * 60_000,
   bulk: 10 * 60_000,
 };
-
-/** BullMQ job priority (lower first) for the order jobs are taken from the queue. */
-export const BULLMQ_PRIORITY: Readonly<Record<FaxPriority, number>> = { high: 1, normal: 2, bulk: 3 };

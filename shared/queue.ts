@@ -1,5 +1,4 @@
 import type { JobsOptions } from 'bullmq';
-import { BULLMQ_PRIORITY, type FaxPriority } from './priority.ts';
 
 /** What a fax job carries: our id and the attempt it sends; the request lives in the fax record. */
 export interface FaxJobData {
@@ -21,15 +20,13 @@ export function attemptOfJob(faxId: string, jobId: string): number {
 export const FAX_JOB_NAME = 'send-fax';
 
 /** Job options for every fax: the job id is the fax id, so a fax is queued at most once. */
-export function faxJobOptions(
-  jobId: string,
-  submitAttempts: number,
-  backoffMs = 1000,
-  priority: FaxPriority = 'normal',
-): JobsOptions {
+/**
+ * Every job has the same BullMQ priority: strict priorities there would starve bulk faxes whenever
+ * workers are busy. A fax's priority orders the lines for channels instead (shared/priority.ts).
+ */
+export function faxJobOptions(jobId: string, submitAttempts: number, backoffMs = 1000): JobsOptions {
   return {
     jobId,
-    priority: BULLMQ_PRIORITY[priority],
     attempts: submitAttempts,
     backoff: { type: 'exponential', delay: Math.max(1, Math.round(backoffMs)) },
     removeOnComplete: { age: 3600, count: 1000 },

@@ -31,10 +31,12 @@ type Raw = [string, string[]];
 
 /**
  * The status stream through a Redis consumer group, as an async iterator. An entry is acknowledged
- * when the loop asks for the next one, so one whose handling throws (ending the loop) stays pending:
+ * when the loop asks for the next one, so one whose handling throws — or after which the loop breaks —
+ * stays pending (at-least-once):
  * after `claimIdleMs` it is delivered again — to this consumer or any other of the group, taking it
  * back from a consumer that died — and after `maxDeliveries` deliveries it is moved, acknowledged, to
- * the dead-letter stream (`<stream>:dead`) instead.
+ * the dead-letter stream (`<stream>:dead`) instead. Keep `claimIdleMs` above the longest handling of
+ * one entry, or another consumer takes entries this one still holds (it then skips them).
  *
  * ```ts
  * for await (const entry of subscribe({ redis, keys, group: 'billing', consumer: 'billing-1' })) {
@@ -68,8 +70,19 @@ export async function* subscribe(options: SubscribeOptions): AsyncGenerator<Stre
     const taken = claimed.filter(([, fields]) => fields); // a trimmed entry comes back empty
     const batch = [...taken, ...(await readNew(follow && taken.length === 0))];
     for (const [id, fields] of batch) {
-      const entry = parseStreamEntry(id, fields);
-      if (!options.filter || options.filter(entry)) {
+      // Taken over meanwhile by another consumer (we held it past claimIdleMs): theirs now.
+      if (!(await stillOurs(id))) continue;
+      let entry: StreamEntry;
+      let wanted: boolean;
+      try {
+        entry = parseStreamEntry(id, fields);
+        wanted = !options.filter || options.filter(entry);
+      } catch {
+        // An entry that cannot even be read would come back forever.
+        await deadLetter(redis, keys, group, tries, id, fields, 0);
+        continue;
+      }
+      if (wanted) {
         // Counted when handed to the loop, so entries fetched with a failing one are not blamed.
         if ((await redis.hincrby(tries, id, 1)) > maxDeliveries) {
           await deadLetter(redis, keys, group, tries, id, fields, maxDeliveries);
@@ -80,6 +93,11 @@ export async function* subscribe(options: SubscribeOptions): AsyncGenerator<Stre
       await redis.multi().xack(keys.stream, group, id).hdel(tries, id).exec();
     }
     if (!follow && batch.length === 0) return;
+  }
+
+  async function stillOurs(id: string): Promise<boolean> {
+    const pending = (await redis.xpending(keys.stream, group, id, id, 1)) as [string, string][];
+    return pending[0]?.[1] === consumer;
   }
 
   async function readNew(block: boolean): Promise<Raw[]> {
@@ -134,7 +152,7 @@ async function deadLetter(
       'dead_letter_group',
       group,
       'dead_letter_reason',
-      `not acknowledged after ${maxDeliveries} deliveries`,
+      maxDeliveries > 0 ? `not acknowledged after ${maxDeliveries} deliveries` : 'not a readable entry',
     )
     .xack(keys.stream, group, id)
     .hdel(tries, id)

@@ -40,7 +40,7 @@ test('a batch of 50: one fax per recipient under one batch id, counted by status
 });
 
 test('a batch with a bad recipient is refused naming it, and nothing is queued', async (t) => {
-  const pipeline = await startPipeline(t, { worker: false });
+  const pipeline = await startPipeline(t, { worker: false, env: { FAX_MEDIA_URL_HOSTS: 'www.w3.org' } });
   const to = recipients(5);
   to[3] = '12345';
   const response = await fetch(`${pipeline.producerUrl}/v2/faxes`, {
@@ -61,4 +61,13 @@ test('a batch with a bad recipient is refused naming it, and nothing is queued',
     body: JSON.stringify({ ...SEED_FAX, to: [] }),
   });
   t.is(empty.status, 422);
+  // The media_url allow-list holds for batches as for single faxes.
+  const elsewhere = await fetch(`${pipeline.producerUrl}/v2/faxes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...SEED_FAX, to: recipients(2), media_url: 'http://internal.example/a.pdf' }),
+  });
+  t.is(elsewhere.status, 422);
+  t.regex(JSON.stringify(await elsewhere.json()), /"pointer":"\/media_url"/);
+  t.deepEqual(await pipeline.redis.keys(`${pipeline.keys.prefix}:fax:*`), []);
 });

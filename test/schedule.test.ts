@@ -1,4 +1,6 @@
 import test from 'ava';
+import { Queue } from 'bullmq';
+import { FAX_QUEUE } from '../shared/keys.ts';
 import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
 
 test('a fax with send_at is held until then, then sent; a bad send_at is refused by name', async (t) => {
@@ -28,9 +30,17 @@ test('a fax with send_at is held until then, then sent; a bad send_at is refused
   t.regex(JSON.stringify(await bad.json()), /"pointer":"\/send_at"/);
 });
 
-test('a scheduled fax can be cancelled before it is due, and is never sent', async (t) => {
+test('a scheduled fax whose job runs early sends nothing; it can be cancelled before it is due', async (t) => {
   const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 10 } });
   const id = await queueFax(pipeline, { ...SEED_FAX, send_at: new Date(Date.now() + 60_000).toISOString() });
+  // Its job, promoted by hand, runs now: the claim refuses it and it waits again, holding nothing.
+  const queue = new Queue(FAX_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
+  t.teardown(() => queue.close());
+  await queue.backend.promote(id);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  t.is(await queue.getJobState(id), 'delayed');
+  t.is(pipeline.simulator.lifecycle.stats.posts, 0, 'not sent early');
+  t.is(await pipeline.redis.zcard(pipeline.keys.slots.leases), 0, 'no slot taken');
   const response = await fetch(`${pipeline.producerUrl}/v2/faxes/${id}/actions/cancel`, { method: 'POST' });
   t.is(response.status, 202);
   t.like((await pipeline.waitForFax(id, isFinal)).at(-1), { event_type: 'fax.cancelled' });

@@ -3,7 +3,6 @@ import type { ApplyResult } from '../events.ts';
 import type { Keys } from '../keys.ts';
 import type { Logger } from '../logger.ts';
 import { FAX_JOB_NAME, type FaxJobData, faxJobId, faxJobOptions } from '../queue.ts';
-import type { FaxPriority } from '../priority.ts';
 import type { FaxRedis } from '../redis.ts';
 
 /**
@@ -45,12 +44,10 @@ export function createHandoff(deps: HandoffDeps): Handoff {
 
   async function requeue(faxId: string, attempt: number, delayMs: number): Promise<void> {
     const jobId = faxJobId(faxId, attempt);
-    const request = await redis.hget(keys.fax(faxId), 'request');
-    const priority = request ? (JSON.parse(request) as { priority?: FaxPriority }).priority : undefined;
     await queue.add(
       FAX_JOB_NAME,
       { faxId, attempt },
-      { ...faxJobOptions(jobId, deps.submitAttempts, deps.backoffMs, priority), delay: delayMs },
+      { ...faxJobOptions(jobId, deps.submitAttempts, deps.backoffMs), delay: delayMs },
     );
     await redis.zrem(keys.slots.outbox, faxId);
   }
