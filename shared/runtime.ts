@@ -1,5 +1,7 @@
 import type { Config } from './config.ts';
+import type { EventSink } from './events.ts';
 import { createKeys, type Keys } from './keys.ts';
+import type { FaxRedis } from './redis.ts';
 import type { Logger } from './logger.ts';
 import { type SlotSettings, slotSettings } from './slots/settings.ts';
 
@@ -27,6 +29,17 @@ export interface Runtime {
 export interface Service {
   readonly name: string;
   close(): Promise<void>;
+}
+
+/** The event sink a service records and publishes through, on its own Redis connection. */
+export function eventSink(runtime: Runtime, redis: FaxRedis): EventSink {
+  return {
+    redis,
+    keys: runtime.keys,
+    streamMaxLen: runtime.streamMaxLen,
+    slots: runtime.slots,
+    retryPolicy: runtime.config.retryPolicy,
+  };
 }
 
 /** The runtime for a parsed config and the Redis, Telnyx and webhook address resolved for it. */

@@ -44,6 +44,25 @@ async function kill(child: ChildProcess) {
   await exited;
 }
 
+/** Another worker takes over; the fax must be found by asking Telnyx, never POSTed again. */
+async function resumeAndExpectFound(
+  t: ExecutionContext,
+  pipeline: TestPipeline,
+  startWorker: () => Promise<ChildProcess>,
+  faxId: string,
+) {
+  pipeline.simulator.configure({ postLatencyMs: 0 });
+  await startWorker();
+  await assertConsistent(t, pipeline, [faxId]);
+  t.is(pipeline.simulator.lifecycle.stats.posts, 1, 'never POSTed again');
+  t.true(
+    (await pipeline.entries()).some(
+      (entry) => entry.detail === 'found at Telnyx after an interrupted submission; not sent again',
+    ),
+    'found by asking Telnyx, before any webhook said so',
+  );
+}
+
 const queueMany = async (pipeline: TestPipeline, count: number) => {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: to(i) }));
@@ -77,16 +96,7 @@ test('a worker killed during its POST (Telnyx creates the fax): the fax is found
   const stats = pipeline.simulator.lifecycle.stats;
   await until(() => stats.posts === 1, 'the POST');
   await kill(first);
-  pipeline.simulator.configure({ postLatencyMs: 0 });
-  await startWorker();
-  await assertConsistent(t, pipeline, [id as string]);
-  t.is(stats.posts, 1, 'never POSTed again');
-  t.true(
-    (await pipeline.entries()).some(
-      (entry) => entry.detail === 'found at Telnyx after an interrupted submission; not sent again',
-    ),
-    'found by asking Telnyx, before any webhook said so',
-  );
+  await resumeAndExpectFound(t, pipeline, startWorker, id as string);
 });
 
 test("a worker killed after Telnyx's 202 but before recording it: the fax is found at Telnyx, not sent again", async (t) => {
@@ -107,16 +117,7 @@ test("a worker killed after Telnyx's 202 but before recording it: the fax is fou
     'queued',
     'the 202 was never recorded',
   );
-  pipeline.simulator.configure({ postLatencyMs: 0 });
-  await startWorker();
-  await assertConsistent(t, pipeline, [id as string]);
-  t.is(stats.posts, 1, 'never POSTed again');
-  t.true(
-    (await pipeline.entries()).some(
-      (entry) => entry.detail === 'found at Telnyx after an interrupted submission; not sent again',
-    ),
-    'found by asking Telnyx, before any webhook said so',
-  );
+  await resumeAndExpectFound(t, pipeline, startWorker, id as string);
 });
 
 test('a webhook service killed mid-request loses no event: Telnyx retries until a new one takes it', async (t) => {

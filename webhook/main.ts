@@ -1,11 +1,7 @@
-import { Queue } from 'bullmq';
 import { listen } from '../shared/http-server.ts';
-import { FAX_QUEUE } from '../shared/keys.ts';
-import type { FaxJobData } from '../shared/queue.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
-import type { Runtime, Service } from '../shared/runtime.ts';
-import { createHandoff } from '../shared/slots/handoff.ts';
-import { publishDefaults } from '../shared/slots/limits.ts';
+import { eventSink, type Runtime, type Service } from '../shared/runtime.ts';
+import { startHandoff } from '../shared/slots/handoff.ts';
 import { createWebhookApp } from './http-app.ts';
 import { telnyxPublicKey } from './verify-signature.ts';
 
@@ -22,32 +18,10 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
   const redis = connectRedis(runtime.redisUrl, { failFast: true, name: 'fax-webhook' });
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await waitReady(redis);
-  const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: runtime.keys.bullPrefix });
-  queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
-  const replaced = await publishDefaults({ redis, keys: runtime.keys, slots: runtime.slots });
-  if (Object.keys(replaced).length > 0) {
-    logger.warn(
-      { replaced, now: runtime.slots.defaults },
-      'this process changed the default channel limits every process uses (from its environment)',
-    );
-  }
-  const handoff = createHandoff({
-    queue,
-    redis,
-    keys: runtime.keys,
-    logger,
-    submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
-    backoffMs: 1000 * env.FAX_RETRY_DELAY_SCALE,
-  });
+  const { queue, handoff } = await startHandoff(runtime, redis, logger);
   const app = createWebhookApp({
     handoff,
-    sink: {
-      redis,
-      keys: runtime.keys,
-      streamMaxLen: runtime.streamMaxLen,
-      slots: runtime.slots,
-      retryPolicy: runtime.config.retryPolicy,
-    },
+    sink: eventSink(runtime, redis),
     logger,
     publicKey,
   });

@@ -1,10 +1,6 @@
-import { Queue } from 'bullmq';
-import { FAX_QUEUE } from '../shared/keys.ts';
-import type { FaxJobData } from '../shared/queue.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
-import type { Runtime, Service } from '../shared/runtime.ts';
-import { createHandoff } from '../shared/slots/handoff.ts';
-import { publishDefaults } from '../shared/slots/limits.ts';
+import { eventSink, type Runtime, type Service } from '../shared/runtime.ts';
+import { startHandoff } from '../shared/slots/handoff.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { createFaxWorker } from './fax-worker.ts';
 import { createRateLimiter } from './rate-limiter.ts';
@@ -29,40 +25,20 @@ export async function startWorkerService(
     baseUrl: runtime.telnyx.baseUrl,
     timeoutMs: env.TELNYX_TIMEOUT_MS,
   });
-  const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: runtime.keys.bullPrefix });
-  queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
-  const replaced = await publishDefaults({ redis, keys: runtime.keys, slots: runtime.slots });
-  if (Object.keys(replaced).length > 0) {
-    logger.warn(
-      { replaced, now: runtime.slots.defaults },
-      'this process changed the default channel limits every process uses (from its environment)',
-    );
-  }
-  const handoff = createHandoff({
-    queue,
-    redis,
-    keys: runtime.keys,
-    logger,
-    submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
-    backoffMs: 1000 * env.FAX_RETRY_DELAY_SCALE,
-  });
+  const { queue, handoff } = await startHandoff(runtime, redis, logger);
   const limiter = createRateLimiter(
     redis,
     runtime.keys,
     env.TELNYX_RATE_LIMIT === 'none' ? undefined : env.TELNYX_RATE_LIMIT,
   );
   const deps = {
-    redis,
-    keys: runtime.keys,
+    ...eventSink(runtime, redis),
     logger,
     telnyx,
     limiter,
     handoff,
     queue,
     webhookUrl: runtime.webhookUrl,
-    streamMaxLen: runtime.streamMaxLen,
-    slots: runtime.slots,
-    retryPolicy: runtime.config.retryPolicy,
     submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
     // A POST that timed out has surely finished at Telnyx after twice our timeout.
     settleMs: 2 * env.TELNYX_TIMEOUT_MS,

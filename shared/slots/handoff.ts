@@ -1,9 +1,11 @@
-import type { Queue } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { ApplyResult } from '../events.ts';
-import type { Keys } from '../keys.ts';
+import { FAX_QUEUE, type Keys } from '../keys.ts';
 import type { Logger } from '../logger.ts';
 import { FAX_JOB_NAME, type FaxJobData, faxJobId, faxJobOptions } from '../queue.ts';
 import type { FaxRedis } from '../redis.ts';
+import type { Runtime } from '../runtime.ts';
+import { publishDefaults } from './limits.ts';
 
 /**
  * What follows a slot change in the queue: parked jobs woken for freed slots are promoted at once, and
@@ -25,6 +27,36 @@ export interface HandoffDeps {
   readonly submitAttempts: number;
   /** The first wait of a job's exponential backoff (FAX_RETRY_DELAY_SCALE × 1 s). */
   readonly backoffMs?: number;
+}
+
+/**
+ * A worker's or webhook service's part in the slot machinery: the queue it promotes and queues jobs
+ * on, and its handoff; its environment's default limits are published for every process first.
+ */
+export async function startHandoff(
+  runtime: Runtime,
+  redis: FaxRedis,
+  logger: Logger,
+): Promise<{ queue: Queue<FaxJobData>; handoff: Handoff }> {
+  const { env } = runtime.config;
+  const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: runtime.keys.bullPrefix });
+  queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
+  const replaced = await publishDefaults({ redis, keys: runtime.keys, slots: runtime.slots });
+  if (Object.keys(replaced).length > 0) {
+    logger.warn(
+      { replaced, now: runtime.slots.defaults },
+      'this process changed the default channel limits every process uses (from its environment)',
+    );
+  }
+  const handoff = createHandoff({
+    queue,
+    redis,
+    keys: runtime.keys,
+    logger,
+    submitAttempts: env.FAX_SUBMIT_ATTEMPTS,
+    backoffMs: 1000 * env.FAX_RETRY_DELAY_SCALE,
+  });
+  return { queue, handoff };
 }
 
 export function createHandoff(deps: HandoffDeps): Handoff {

@@ -4,8 +4,6 @@
  */
 export type ScopeKind = 'connection' | 'profile' | 'account' | 'destination';
 
-export const SCOPE_KINDS: readonly ScopeKind[] = ['connection', 'profile', 'account', 'destination'];
-
 /** Telnyx's failure reasons for a call over one of its channel limits, and the scope each names. */
 const CAPACITY_FAILURES: Readonly<Record<string, ScopeKind>> = {
   connection_channel_limit_exceeded: 'connection',
@@ -16,9 +14,4 @@ const CAPACITY_FAILURES: Readonly<Record<string, ScopeKind>> = {
 /** The scope a channel-limit failure names; undefined for every other failure reason. */
 export function capacityScopeKind(failureReason: string | undefined): ScopeKind | undefined {
   return failureReason === undefined ? undefined : CAPACITY_FAILURES[failureReason];
-}
-
-/** `connection:<id>`, `profile:<name>`, `destination:<number>` or `account`. */
-export function scopeId(kind: ScopeKind, id?: string): string {
-  return kind === 'account' ? 'account' : `${kind}:${id ?? ''}`;
 }
