@@ -69,9 +69,11 @@ export async function* subscribe(options: SubscribeOptions): AsyncGenerator<Stre
     claimCursor = nextCursor;
     const taken = claimed.filter(([, fields]) => fields); // a trimmed entry comes back empty
     const batch = [...taken, ...(await readNew(follow && taken.length === 0))];
+    const fetchedAt = Date.now();
     for (const [id, fields] of batch) {
-      // Taken over meanwhile by another consumer (we held it past claimIdleMs): theirs now.
-      if (!(await stillOurs(id))) continue;
+      // Held long enough that another consumer may have taken it over (past claimIdleMs): ask, and
+      // skip it if it is theirs now. A fresh batch is surely ours: no extra round trip per entry.
+      if (Date.now() - fetchedAt >= claimIdleMs / 2 && !(await stillOurs(id))) continue;
       let entry: StreamEntry;
       let wanted: boolean;
       try {

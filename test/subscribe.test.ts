@@ -122,3 +122,28 @@ test('a filter skips entries (acknowledged) without handing them to the loop', a
   t.deepEqual(ns(even), ['0', '2', '4']);
   t.deepEqual(await s.drain('even', 'e', { claimIdleMs: 0 }), []);
 });
+
+test('a consumer slower than claimIdleMs skips the entries another consumer has taken over meanwhile', async (t) => {
+  const s = await setup(t);
+  await s.publish(5);
+  const options = {
+    redis: s.redis,
+    keys: s.keys,
+    group: 'g',
+    from: 'beginning' as const,
+    follow: false,
+    claimIdleMs: 200,
+  };
+  const slow: StreamEntry[] = [];
+  let fast: StreamEntry[] = [];
+  for await (const entry of subscribe({ ...options, consumer: 'slow' })) {
+    slow.push(entry);
+    if (slow.length === 1) {
+      // Stuck on its first entry past claimIdleMs: another consumer takes over all it holds.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      fast = await s.drain('g', 'fast', { claimIdleMs: 200 });
+    }
+  }
+  t.is(fast.length, 5, 'taken over, the one being handled included (at-least-once)');
+  t.deepEqual(ns(slow), ['0'], 'the slow consumer handles none of the taken-over rest again');
+});
