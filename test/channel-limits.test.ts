@@ -152,7 +152,8 @@ test("a lost terminal webhook: the lease runs out, Telnyx is asked, the fax's re
 test('a lease that runs out while the call goes on is renewed, not freed', async (t) => {
   const pipeline = await startPipeline(t, {
     env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', FAX_SLOT_LEASE_SECONDS: '0.5', TELNYX_RATE_LIMIT: 'none' },
-    simulator: { stepMs: 5, callMs: 2500, accountChannelLimit: 1 },
+    // A call far longer than the lease, so that it is asked about mid-call even on a loaded machine.
+    simulator: { stepMs: 5, callMs: 4000, accountChannelLimit: 1 },
   });
   const ids = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
   const statuses = await pipeline.waitForAll(ids, 20_000);
@@ -165,7 +166,10 @@ test('a lease that runs out while the call goes on is renewed, not freed', async
   );
   t.is(stats.maxDemand, 1);
   const reconciled = (await pipeline.entries()).filter((entry) => entry.event_type === 'fax.reconciled');
-  t.true(reconciled.some((entry) => entry.fax_id === ids[0] && entry.status === 'sending' && !entry.final));
+  t.true(
+    reconciled.some((entry) => entry.fax_id === ids[0] && entry.status === 'sending' && !entry.final),
+    `asked about mid-call: ${JSON.stringify(reconciled.map((entry) => [entry.fax_id === ids[0], entry.status]))}`,
+  );
 });
 
 test('a 429 storm: sending pauses and resumes, no fax is lost and no attempt is used up', async (t) => {
@@ -253,9 +257,9 @@ test('fax limits: set at run time without a restart, shown with in-flight counts
 
 test('on its last try, a POST that timed out is looked up before the fax may fail: the fax Telnyx created is found and delivered', async (t) => {
   const pipeline = await startPipeline(t, {
-    env: { FAX_SUBMIT_ATTEMPTS: '1', TELNYX_TIMEOUT_MS: '200', TELNYX_RATE_LIMIT: 'none' },
+    env: { FAX_SUBMIT_ATTEMPTS: '1', TELNYX_TIMEOUT_MS: '1000', TELNYX_RATE_LIMIT: 'none' },
     // Telnyx creates the fax, answers too late for us, and its webhooks come later still.
-    simulator: { stepMs: 5, callMs: 20, postLatencyMs: 800, webhookDelayMs: 2000 },
+    simulator: { stepMs: 5, callMs: 20, postLatencyMs: 2500, webhookDelayMs: 6000 },
   });
   const [id] = await queueMany(pipeline, 1, (i) => ({ to: destination(i, 10) }));
   const entries = await pipeline.waitForFax(id as string, (all) => all.some((entry) => entry.final), 15_000);

@@ -3,10 +3,10 @@ import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.t
 
 test('a POST that times out after Telnyx created the fax is found at Telnyx, not sent again', async (t) => {
   const pipeline = await startPipeline(t, {
-    env: { TELNYX_TIMEOUT_MS: '200' },
+    env: { TELNYX_TIMEOUT_MS: '1000' },
     // Telnyx creates the fax, then answers too late for our client; its webhooks come later still,
     // so only asking Telnyx can tell the retry that the fax exists.
-    simulator: { stepMs: 5, callMs: 10, postLatencyMs: 800, webhookDelayMs: 3000 },
+    simulator: { stepMs: 5, callMs: 10, postLatencyMs: 2500, webhookDelayMs: 8000 },
   });
   const id = await queueFax(pipeline, SEED_FAX);
   const stats = pipeline.simulator.lifecycle.stats;
@@ -42,10 +42,10 @@ test('a POST that fails without creating the fax (5xx) is checked at Telnyx, the
 
 test('a POST Telnyx is still working on when we give up is not sent again: we ask only once it must be done', async (t) => {
   const pipeline = await startPipeline(t, {
-    env: { TELNYX_TIMEOUT_MS: '200' },
-    // Telnyx creates the fax 300 ms into the request, after our client gave up at 200 ms, and its
-    // webhooks come late: a lookup right after the timeout would find nothing.
-    simulator: { stepMs: 5, callMs: 10, createDelayMs: 300, webhookDelayMs: 3000 },
+    env: { TELNYX_TIMEOUT_MS: '1000' },
+    // Telnyx creates the fax 1.5 s into the request, after our client gave up at 1 s (and before
+    // twice that), and its webhooks come late: a lookup right after the timeout would find nothing.
+    simulator: { stepMs: 5, callMs: 10, createDelayMs: 1500, webhookDelayMs: 8000 },
   });
   const id = await queueFax(pipeline, SEED_FAX);
   const stats = pipeline.simulator.lifecycle.stats;
