@@ -10,6 +10,7 @@ import {
 } from '../shared/errors.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { QUALITIES } from '../shared/fax-request.ts';
+import { FAX_PRIORITIES } from '../shared/priority.ts';
 import { createKeys } from '../shared/keys.ts';
 import { createLogger } from '../shared/logger.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
@@ -68,6 +69,13 @@ program
   .option('--client-state <base64>', 'echoed back in every event of this fax')
   .option('--from-display-name <name>', 'caller id name')
   .option('--idempotency-key <key>', 'the same key again gives back the same fax instead of a second one')
+  .addOption(new Option('--priority <priority>', 'order when channels are scarce').choices(FAX_PRIORITIES))
+  .option('--send-at <time>', 'not before this ISO 8601 time (e.g. 2026-12-01T09:00:00Z)')
+  .option(
+    '--window <hours>',
+    'only within office hours in the recipient\'s time zone: "mon-fri 08:00-18:00 [America/Chicago]"',
+  )
+  .option('--ttl <seconds>', 'fail the fax (expired) if it is still unsent this long after it was due')
   .option(
     '--tag <key=value>',
     'metadata carried on every event of the fax (repeatable)',
@@ -102,6 +110,11 @@ program
         client_state: options.clientState,
         from_display_name: options.fromDisplayName,
         tags: options.tag,
+        priority: options.priority,
+        send_at: options.sendAt,
+        sending_window: options.window,
+        ttl_seconds:
+          options.ttl !== undefined && /^\d+$/.test(options.ttl) ? Number(options.ttl) : options.ttl,
       }).filter(([, value]) => value !== undefined),
     );
     try {

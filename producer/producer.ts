@@ -9,15 +9,21 @@ import {
   ServiceUnavailableError,
 } from '../shared/errors.ts';
 import { BatchIncompleteError } from '../shared/errors.ts';
-import { parseSendFaxRequest, type SendFaxRequest } from '../shared/fax-request.ts';
+import {
+  firstSendTime,
+  type ParseResult,
+  parseSendFaxRequest,
+  type SendFaxRequest,
+} from '../shared/fax-request.ts';
 import { createFaxRecord, type FaxRecord, readFaxRecord } from '../shared/fax-record.ts';
 import { FAX_QUEUE, type Keys } from '../shared/keys.ts';
 import type { Logger } from '../shared/logger.ts';
 import { FAX_JOB_NAME, type FaxJobData, faxJobOptions } from '../shared/queue.ts';
 import type { FaxRedis } from '../shared/redis.ts';
 import { defaultSlotSettings, type SlotSettings } from '../shared/slots/settings.ts';
-import { defaultRetryPolicy, type RetryPolicy } from '../shared/retry-policy.ts';
+import { defaultRetryPolicy, expiresAt, type RetryPolicy } from '../shared/retry-policy.ts';
 import { createHandoff } from '../shared/slots/handoff.ts';
+import { recipientTimeZone } from '../shared/sending-window.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
 import type { TelnyxClient } from '../shared/telnyx-client.ts';
 
@@ -161,9 +167,27 @@ export function createProducer(deps: ProducerDeps): Producer {
   }
 
   /** The request with its defaults, checked field by field and against FAX_MEDIA_URL_HOSTS. */
-  function validate(fax: Record<string, unknown>): ReturnType<typeof parseSendFaxRequest> {
+  async function validate(fax: Record<string, unknown>): Promise<ParseResult> {
     const parsed = parseSendFaxRequest(withDefaults(fax));
     if (!parsed.ok) return parsed;
+    const window = parsed.fax.sending_window;
+    if (window !== undefined && window.time_zone === undefined) {
+      // Stored with its zone: the worker never has to guess, and a later data update changes nothing.
+      const zone = await recipientTimeZone(parsed.fax.to, window);
+      if (!zone.ok)
+        return { ok: false, problems: [{ pointer: '/sending_window/time_zone', detail: zone.detail }] };
+      parsed.fax.sending_window = { ...window, time_zone: zone.zone };
+    }
+    if (window !== undefined) {
+      const now = Date.now();
+      const due = parsed.fax.send_at ? Date.parse(parsed.fax.send_at) : now;
+      const opens = firstSendTime(parsed.fax, now);
+      const expires = expiresAt(sink.retryPolicy, due, parsed.fax.ttl_seconds);
+      if (opens > expires) {
+        const detail = `sending_window opens at ${new Date(opens).toISOString()}, after the fax's time-to-live ends (${new Date(expires).toISOString()})`;
+        return { ok: false, problems: [{ pointer: '/sending_window', detail }] };
+      }
+    }
     const host = parsed.fax.media_url ? new URL(parsed.fax.media_url).hostname.toLowerCase() : undefined;
     if (host !== undefined && deps.mediaUrlHosts && !hostAllowed(host, deps.mediaUrlHosts)) {
       return {
@@ -208,7 +232,8 @@ export function createProducer(deps: ProducerDeps): Producer {
     };
     if (!(await createFaxRecord(sink, faxId, request, enqueued, queuedAt, batchId))) return false;
     try {
-      const delay = request.send_at ? Math.max(0, Date.parse(request.send_at) - Date.now()) : 0;
+      const now = Date.now();
+      const delay = Math.max(0, firstSendTime(request, now) - now);
       await queue.add(
         FAX_JOB_NAME,
         { faxId },
@@ -276,7 +301,7 @@ export function createProducer(deps: ProducerDeps): Producer {
   }
 
   async function queueFax(fax: Record<string, unknown>, options: SendOptions = {}): Promise<QueuedFax> {
-    const parsed = validate(fax);
+    const parsed = await validate(fax);
     if (!parsed.ok) throw new FaxValidationError(parsed.problems);
     const queuedAt = new Date();
     let faxId: string = randomUUID();
@@ -322,13 +347,13 @@ export function createProducer(deps: ProducerDeps): Producer {
       // Every recipient checked before anything is stored: a bad one queues nothing.
       const problems = new Map<string, string>();
       const requests: SendFaxRequest[] = [];
-      recipients.forEach((to, i) => {
-        const parsed = validate({ ...fax, to });
+      for (const [i, to] of recipients.entries()) {
+        const parsed = await validate({ ...fax, to });
         if (parsed.ok) requests.push(parsed.fax);
         else
           for (const p of parsed.problems)
             problems.set(p.pointer === '/to' ? `/to/${i}` : p.pointer, p.detail);
-      });
+      }
       if (problems.size > 0) {
         throw new FaxValidationError([...problems].map(([pointer, detail]) => ({ pointer, detail })));
       }
@@ -373,10 +398,19 @@ export function createProducer(deps: ProducerDeps): Producer {
 /** A claim whose fax was never stored is taken over after this long (its request died). */
 const ORPHAN_CLAIM_MS = 30_000;
 
-/** The same request, whatever the order of its fields, gives the same fingerprint. */
-function fingerprintOf(request: SendFaxRequest): string {
-  const sorted = Object.fromEntries(Object.entries(request).sort(([a], [b]) => a.localeCompare(b)));
-  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
+/** The same request, whatever the order of its fields (tags included), gives the same fingerprint. */
+function fingerprintOf(request: unknown): string {
+  const canonical = (value: unknown): unknown =>
+    value === null || typeof value !== 'object' || Array.isArray(value)
+      ? value
+      : Object.fromEntries(
+          Object.entries(value)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([k, v]) => [k, canonical(v)]),
+        );
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(request)))
+    .digest('hex');
 }
 
 function hostAllowed(host: string, allowed: readonly string[]): boolean {

@@ -162,13 +162,14 @@ async function withRetryPlan(sink: EventSink, event: FaxEvent): Promise<FaxEvent
   ) {
     return event;
   }
-  const [status, attemptField, capacityField, createdAt, dueAt] = await sink.redis.hmget(
+  const [status, attemptField, capacityField, createdAt, dueAt, ttl] = await sink.redis.hmget(
     sink.keys.fax(event.faxId),
     'status',
     'attempt',
     'capacity_retries',
     'created_at',
     'due_at',
+    'ttl_seconds',
   );
   const attempt = Number(attemptField ?? 1);
   if (
@@ -193,6 +194,7 @@ async function withRetryPlan(sink: EventSink, event: FaxEvent): Promise<FaxEvent
     attempts: attempt - capacityRetries,
     // A scheduled fax's time-to-live runs from when it was due.
     createdAt: Number(dueAt || createdAt || now),
+    ttlSeconds: ttl ? Number(ttl) : undefined,
     now,
   });
   return plan.retry ? { ...event, retryAt: plan.at } : { ...event, detail: event.detail ?? plan.why };

@@ -61,6 +61,7 @@ export async function createFaxRecord(
       client_state: request.client_state ?? '',
       tags: request.tags ? JSON.stringify(request.tags) : '',
       due_at: request.send_at ? String(Date.parse(request.send_at)) : '',
+      ttl_seconds: request.ttl_seconds === undefined ? '' : String(request.ttl_seconds),
       batch_id: batchId ?? '',
       created_at: now,
       updated_at: now,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isE164, isFaxDestination } from './phone.ts';
 import { FAX_PRIORITIES } from './priority.ts';
+import { nextOpening, sendingWindowSchema } from './sending-window.ts';
 
 /**
  * The fields of Telnyx's `SendFaxRequest` (../shared/telnyx/fax-openapi.yml), validated once for
@@ -24,7 +25,7 @@ export const QUALITIES = ['normal', 'high', 'very_high', 'ultra_light', 'ultra_d
 export const PREVIEW_FORMATS = ['pdf', 'tiff'] as const;
 
 const booleanFields = ['monochrome', 't38_enabled', 'store_media', 'store_preview'] as const;
-const integerFields = ['black_threshold'] as const;
+const integerFields = ['black_threshold', 'ttl_seconds'] as const;
 
 export const sendFaxRequestSchema = z
   .strictObject(
@@ -70,6 +71,18 @@ export const sendFaxRequestSchema = z
           error: 'must be an ISO 8601 time with an offset, e.g. 2026-12-01T09:00:00Z',
         })
         .optional(),
+      /**
+       * Ours, not Telnyx's: office hours in the recipient's time zone (shared/sending-window.ts); the
+       * fax is held while the window is closed.
+       */
+      sending_window: sendingWindowSchema.optional(),
+      /** Ours, not Telnyx's: an unsent fax fails (`expired`) this long after it was due (default: the retry policy's). */
+      ttl_seconds: z
+        .number({ error: 'must be a whole number of seconds' })
+        .int('must be a whole number of seconds')
+        .min(1, 'must be at least 1')
+        .max(30 * 86_400, 'must be at most 30 days (2592000)')
+        .optional(),
       /** Ours, not Telnyx's: `high` goes first when channels are scarce, `bulk` last (default `normal`). */
       priority: z.enum(FAX_PRIORITIES, { error: `must be one of ${FAX_PRIORITIES.join(', ')}` }).optional(),
       /**
@@ -107,6 +120,19 @@ export const sendFaxRequestSchema = z
 
 export type SendFaxRequest = z.infer<typeof sendFaxRequestSchema>;
 
+/** The earliest a fax may be sent (ms): its `send_at`, then the next opening of its sending window. */
+export function firstSendTime(request: SendFaxRequest, now: number): number {
+  const due = Math.max(now, request.send_at ? Date.parse(request.send_at) : now);
+  const window = request.sending_window;
+  return window ? nextOpening(window, due) : due;
+}
+
+/** The request as Telnyx gets it: without our own fields (schedule, window, priority, tags). */
+export function telnyxFields(request: SendFaxRequest) {
+  const { tags: _t, priority: _p, send_at: _s, sending_window: _w, ttl_seconds: _ttl, ...telnyx } = request;
+  return telnyx;
+}
+
 /** One invalid field: a JSON pointer into the request and what is wrong with it. */
 export interface FieldProblem {
   readonly pointer: string;
@@ -129,7 +155,10 @@ export function parseSendFaxRequest(input: unknown): ParseResult {
   }
   for (const issue of parsed.error.issues) {
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) problems.push({ pointer: `/${key}`, detail: `${key} ${issue.message}` });
+      for (const key of issue.keys) {
+        const field = [...issue.path, key].join('/');
+        problems.push({ pointer: `/${field}`, detail: `${field.replaceAll('/', '.')} ${issue.message}` });
+      }
       continue;
     }
     const field = issue.path.join('/');

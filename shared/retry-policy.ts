@@ -140,9 +140,19 @@ export interface FailureFacts {
   readonly failureReason: string | undefined;
   /** Delivery attempts made so far, the failed one included (channel-limit refusals not counted). */
   readonly attempts: number;
-  /** When the fax was queued (ms). */
+  /** When the fax was queued, or due if scheduled (ms). */
   readonly createdAt: number;
+  /** The fax's own time-to-live (`ttl_seconds`), if it has one. */
+  readonly ttlSeconds?: number | undefined;
   readonly now: number;
+}
+
+/**
+ * When an unsent fax expires: its own `ttl_seconds`, else the policy's (scaled), after it was queued
+ * or, if scheduled, due.
+ */
+export function expiresAt(policy: RetryPolicy, dueAt: number, ttlSeconds?: number): number {
+  return dueAt + (ttlSeconds !== undefined ? ttlSeconds * 1000 : policy.ttlSeconds * 1000 * policy.scale);
 }
 
 export type RetryPlan =
@@ -163,8 +173,7 @@ export function planRetry(policy: RetryPolicy, facts: FailureFacts): RetryPlan {
       ? nextUtcMidnight(facts.now) - facts.now
       : ((rule.delays ?? [60])[Math.min(facts.attempts - 1, (rule.delays ?? [60]).length - 1)] ?? 60) * 1000;
   const at = facts.now + Math.round(waitMs * policy.scale);
-  const expires = facts.createdAt + policy.ttlSeconds * 1000 * policy.scale;
-  if (at > expires) {
+  if (at > expiresAt(policy, facts.createdAt, facts.ttlSeconds)) {
     return { retry: false, why: `${reason}: the next attempt would come after the fax's time-to-live` };
   }
   return {

@@ -8,6 +8,7 @@ import { FAX_QUEUE } from '../shared/keys.ts';
 import type { SlotStore } from '../shared/slots/slots.ts';
 import { queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 import { FAX_CLI, startFaxProcess } from './helpers/processes.ts';
+import { until } from './helpers/until.ts';
 
 const run = promisify(execFile);
 
@@ -19,14 +20,6 @@ const store = (pipeline: TestPipeline): SlotStore => ({
 
 /** A valid North American number per index, so destinations repeat every `distinct` faxes. */
 const destination = (i: number, distinct: number) => `+1312945${String(7000 + (i % distinct))}`;
-
-async function until(done: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function queueMany(pipeline: TestPipeline, count: number, fax: (i: number) => Record<string, unknown>) {
   const ids: string[] = [];
@@ -301,7 +294,11 @@ test('a waiting fax whose job was removed is queued again by the slot keeper and
   const [first, second] = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
   const queue = new Queue(FAX_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
   t.teardown(() => queue.close());
-  await until(async () => (await queue.getJobState(second as string)) === 'delayed', 5000);
+  await until(
+    async () => (await queue.getJobState(second as string)) === 'delayed',
+    'the second fax parked',
+    5000,
+  );
   await (await queue.getJob(second as string))?.remove();
   t.deepEqual(await pipeline.waitForAll([first as string, second as string], 10_000), [
     'delivered',

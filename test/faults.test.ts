@@ -14,6 +14,7 @@ import {
   type TestPipeline,
 } from './helpers/pipeline.ts';
 import { startFaxProcess } from './helpers/processes.ts';
+import { until } from './helpers/until.ts';
 
 /**
  * Fault injection with real processes: workers (and a webhook service) are `fax start` children
@@ -28,14 +29,6 @@ async function faultPipeline(t: ExecutionContext, options: PipelineOptions) {
   const workerEnv = { ...pipeline.env, ...FAST, ...options.env, FAX_WEBHOOK_URL: pipeline.webhookUrl };
   const startWorker = () => startFaxProcess(t, 'worker', workerEnv, 'worker running');
   return { pipeline, startWorker };
-}
-
-async function until(done: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`not in time: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 async function kill(child: ChildProcess) {

@@ -4,8 +4,11 @@ import { encodeClientState } from '../shared/client-state.ts';
 import { type ApplyResult, applyEvent, type EventSink, type FaxEvent, newEventId } from '../shared/events.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { FaxJobData } from '../shared/queue.ts';
+import { telnyxFields } from '../shared/fax-request.ts';
+import { expiresAt } from '../shared/retry-policy.ts';
+import { nextOpening } from '../shared/sending-window.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
-import { acquireSlots, isWoken, releaseSlots } from '../shared/slots/slots.ts';
+import { acquireSlots, holdUntil, isWoken, releaseSlots } from '../shared/slots/slots.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
 import type { SubmitOutcome, TelnyxClient, TelnyxFax } from '../shared/telnyx-client.ts';
 import { findEarlierSubmission } from './find-submission.ts';
@@ -73,15 +76,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     throw new DelayedError();
   }
 
-  // Tags and priority are ours: never sent to Telnyx.
-  const {
-    client_state: callerState,
-    webhook_url: callerWebhook,
-    tags: _tags,
-    priority: _priority,
-    send_at: _sendAt,
-    ...request
-  } = slot.request;
+  const { client_state: callerState, webhook_url: callerWebhook, ...request } = telnyxFields(slot.request);
   const event = { eventId: newEventId(), faxId, attempt, direction: 'outbound' as const, dedupe: false };
   const recordOutcome = async (fax: Omit<FaxEvent, 'occurredAt'>): Promise<ApplyResult> => {
     const result = await applyEvent(deps, { ...fax, occurredAt: new Date().toISOString() });
@@ -144,17 +139,34 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     }
   }
 
-  const expiresAt = slot.createdAt + deps.retryPolicy.ttlSeconds * 1000 * deps.retryPolicy.scale;
-  if (Date.now() > expiresAt) {
-    await recordOutcome({
+  const expires = expiresAt(deps.retryPolicy, slot.createdAt, slot.request.ttl_seconds);
+  const expire = (detail: string) =>
+    recordOutcome({
       ...event,
       eventType: OWN_EVENTS.failed,
       status: 'failed',
       failureReason: 'expired',
-      detail: `not sent: its time-to-live ran out at ${new Date(expiresAt).toISOString()}`,
+      detail,
       payload: {},
     });
+  if (Date.now() > expires) {
+    await expire(`not sent: its time-to-live ran out at ${new Date(expires).toISOString()}`);
     return;
+  }
+  const window = slot.request.sending_window;
+  if (window) {
+    const opensAt = nextOpening(window, Date.now());
+    if (opensAt > expires) {
+      await expire(
+        `not sent: its sending window opens at ${new Date(opensAt).toISOString()}, after its time-to-live (${new Date(expires).toISOString()})`,
+      );
+      return;
+    }
+    if (opensAt > Date.now()) {
+      // Nothing was sent: the slots go to the next fax, and this one runs again when the window opens.
+      await deps.handoff.wake(await holdUntil(deps, faxId, attempt, opensAt));
+      await waitUntil(opensAt, 'sending window closed: held until it opens');
+    }
   }
 
   if (slot.waitMs > 0) {

@@ -27,18 +27,20 @@
             may be asked about the last of them (ms; 0 = not set) }      slots held (also when already held: a redelivered job)
           { 0, request, scope, woken job ids }                        parked waiting for `scope`
           { 2, status, attempt }                                      not queued at this attempt
-          { 3, due at (ms) }                                          scheduled for later: nothing taken
+          { 3, due at (ms) }                                          scheduled for later (send_at, or held
+                                                                      while its sending window is closed)
           { -1 }                                                      no such fax
 ]]
 S = cjson.decode(ARGV[1])
 local record, faxId, jobId = KEYS[1], ARGV[2], ARGV[3]
 local fields = redis.call('HMGET', record, 'status', 'attempt', 'request', 'slots', 'created_at',
-  'post_tries', 'lookup_after', 'due_at')
+  'post_tries', 'lookup_after', 'due_at', 'hold_until')
 -- A scheduled fax counts from when it is due (its place in line, its time-to-live).
 if fields[8] and fields[8] ~= '' then fields[5] = fields[8] end
 if not fields[1] or not fields[3] then return { -1 } end
 if fields[1] ~= 'queued' or fields[2] ~= ARGV[4] then return { 2, fields[1], fields[2] or '' } end
-if fields[8] and fields[8] ~= '' and tonumber(fields[8]) > nowMs() then return { 3, fields[8] } end
+local notBefore = math.max(tonumber(fields[8]) or 0, tonumber(fields[9]) or 0)
+if notBefore > nowMs() then return { 3, string.format('%d', notBefore) } end
 local request = fields[3]
 local decoded = cjson.decode(request)
 local connection, destination = tostring(decoded.connection_id), tostring(decoded.to)

@@ -6,6 +6,8 @@
   ARGV[1] slot settings (JSON)
   ARGV[2] fax id
   ARGV[3] attempt the caller saw ('' = any): nothing is freed if the fax has moved on since
+  ARGV[4] hold the fax until then (ms; '' = no hold): nothing was sent, the fax is not to be sent
+          before that time (its sending window is closed); the attempt's submitting mark is cleared
 
   Returns { scopes freed, woken job ids }
 ]]
@@ -14,4 +16,8 @@ local record, faxId = KEYS[1], ARGV[2]
 if ARGV[3] ~= '' and redis.call('HGET', record, 'attempt') ~= ARGV[3] then return { 0, {} } end
 local wake = {}
 local freed = releaseSlots(faxId, nowMs(), wake)
+if ARGV[4] and ARGV[4] ~= '' then
+  redis.call('HSET', record, 'hold_until', ARGV[4])
+  redis.call('HDEL', record, 'submitting')
+end
 return { freed, wake }

@@ -96,6 +96,27 @@ export async function releaseSlots(
     slotArg(store.slots),
     faxId,
     attempt ?? '',
+    '',
+  )) as [number, string[]];
+  return wake;
+}
+
+/**
+ * Gives back the slots of a fax that was not sent and holds it until `until` (ms): its sending window
+ * is closed. Clears the attempt's submitting mark (nothing was POSTed). Resolves to the job ids to wake.
+ */
+export async function holdUntil(
+  store: SlotStore,
+  faxId: string,
+  attempt: number,
+  until: number,
+): Promise<readonly string[]> {
+  const [, wake] = (await store.redis.releaseSlots(
+    store.keys.fax(faxId),
+    slotArg(store.slots),
+    faxId,
+    attempt,
+    until,
   )) as [number, string[]];
   return wake;
 }
