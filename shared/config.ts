@@ -55,6 +55,11 @@ const envSchema = z.object({
         'must be host names, comma-separated (*.example.com allowed)',
       ),
   ),
+  /**
+   * Save received faxes' documents in this directory (the webhook service queues them, workers fetch
+   * them, so both need it, on a shared volume if they run apart); unset: consumers get Telnyx's link only.
+   */
+  FAX_INBOUND_DIR: optional(z.string().min(1)),
   FAX_BIND_HOST: z.string().default('127.0.0.1'),
   PRODUCER_PORT: port(3000),
   WEBHOOK_PORT: port(3001),

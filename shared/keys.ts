@@ -57,6 +57,8 @@ export interface SlotKeys {
 }
 
 export const FAX_QUEUE = 'faxes';
+/** Received faxes whose document is to be saved (FAX_INBOUND_DIR). */
+export const INBOUND_QUEUE = 'fax-inbound';
 
 export function createKeys(prefix: string, stream: string): Keys {
   return Object.freeze({

@@ -45,6 +45,10 @@ export const OWN_EVENTS = {
   limitLowered: 'fax.channel_limit.lowered',
   /** Cancelled before it reached Telnyx (final; failure_reason sender_canceled). */
   cancelled: 'fax.cancelled',
+  /** A received fax's document is saved (FAX_INBOUND_DIR): the payload's `document_path` names the file. */
+  mediaSaved: 'fax.media.saved',
+  /** A received fax's document could not be saved after every try (its link stays at Telnyx). */
+  mediaSaveFailed: 'fax.media.save_failed',
 } as const;
 
 /** Telnyx's outbound webhook events and the status each one moves a fax to. */

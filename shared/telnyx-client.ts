@@ -49,6 +49,11 @@ export interface TelnyxClient {
   cancelFax(telnyxFaxId: string): Promise<'cancelled' | 'not-cancellable' | 'unknown'>;
   /** The fax as Telnyx has it; undefined when Telnyx answers 404. Throws on anything else. */
   getFax(telnyxFaxId: string): Promise<TelnyxFax | undefined>;
+  /**
+   * `POST /v2/faxes/{id}/actions/refresh`: renews an inbound fax's media link (read it with
+   * {@link TelnyxClient.getFax}). False when Telnyx answers 404; throws on anything but 200.
+   */
+  refreshFax(telnyxFaxId: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -214,6 +219,23 @@ export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
       if (response.status === 422) return 'not-cancellable';
       if (response.status === 404) return 'unknown';
       throw new TelnyxRequestError(`cancel of ${telnyxFaxId} answered ${response.status}`, response.status);
+    },
+
+    async refreshFax(telnyxFaxId) {
+      let response: Response;
+      try {
+        response = await call('POST', `/faxes/${encodeURIComponent(telnyxFaxId)}/actions/refresh`, {});
+      } catch (error) {
+        throw new TelnyxRequestError(`refresh of ${telnyxFaxId} failed`, undefined, { cause: error });
+      }
+      if (response.status === 404) return false;
+      if (response.status !== 200) {
+        throw new TelnyxRequestError(
+          `refresh of ${telnyxFaxId} answered ${response.status}: ${describeErrors(response.json) ?? response.text.slice(0, 300)}`,
+          response.status,
+        );
+      }
+      return true;
     },
 
     async getFax(telnyxFaxId) {

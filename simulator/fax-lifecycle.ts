@@ -7,7 +7,7 @@ import type { WebhookSigner } from './signer.ts';
 export interface SimFax {
   id: string;
   record_type: 'fax';
-  direction: 'outbound';
+  direction: 'outbound' | 'inbound';
   status: string;
   connection_id: string;
   from: string;
@@ -21,6 +21,17 @@ export interface SimFax {
   created_at: string;
   updated_at: string;
   failure_reason?: string;
+  /** Inbound: pages received. */
+  page_count?: number;
+}
+
+/** An inbound fax to simulate: someone faxes one of our numbers. */
+export interface InboundFaxInput {
+  readonly from: string;
+  readonly to: string;
+  readonly connection_id?: string;
+  /** Pages in the document (the simulator serves a small PDF of that many pages). */
+  readonly pages?: number;
 }
 
 export interface SimulatorStats {
@@ -58,6 +69,10 @@ export interface SimulatorStats {
   failed: number;
   webhooksSent: number;
   webhooksFailed: number;
+  /** Inbound documents fetched (by the media link), refused (expired or wrong link), links refreshed. */
+  mediaDownloads: number;
+  mediaRefused: number;
+  mediaRefreshes: number;
 }
 
 export interface Lifecycle {
@@ -67,6 +82,16 @@ export interface Lifecycle {
   readonly requests: unknown[];
   accept(body: Record<string, unknown>): SimFax;
   cancel(fax: SimFax): boolean;
+  /**
+   * Someone faxes us: the inbound webhooks follow (`fax.receiving.started`,
+   * `fax.media.processing.started`, then `fax.received` — or `fax.delivered` with
+   * `inboundAsDelivered` — with a `media_url` under `mediaBase` that works for `mediaLinkMs`).
+   */
+  receive(input: InboundFaxInput, mediaBase: string): SimFax;
+  /** A new media link for an inbound fax (`POST /v2/faxes/{id}/actions/refresh`). */
+  refreshMedia(fax: SimFax, mediaBase: string): void;
+  /** The document behind a media link, or undefined if the link is wrong or has expired. */
+  media(faxId: string, token: string): Buffer | undefined;
   close(): void;
 }
 
@@ -105,7 +130,12 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     failed: 0,
     webhooksSent: 0,
     webhooksFailed: 0,
+    mediaDownloads: 0,
+    mediaRefused: 0,
+    mediaRefreshes: 0,
   };
+  /** Inbound faxes' documents and their current media link (token, expiry). */
+  const documents = new Map<string, { pdf: Buffer; token: string; expires: number }>();
   const requests: unknown[] = [];
   let closed = false;
 
@@ -317,6 +347,15 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
     });
   }
 
+  function refreshMedia(fax: SimFax, mediaBase: string) {
+    const document = documents.get(fax.id);
+    if (!document) return;
+    document.token = randomUUID().replaceAll('-', '');
+    document.expires = Date.now() + options().mediaLinkMs;
+    fax.media_url = `${mediaBase}/media/${fax.id}.pdf?token=${document.token}`;
+    fax.updated_at = new Date().toISOString();
+  }
+
   return {
     faxes,
     stats,
@@ -351,6 +390,71 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
       run(fax);
       return fax;
     },
+    receive(input, mediaBase) {
+      const opts = options();
+      const now = new Date().toISOString();
+      const fax: SimFax = {
+        id: randomUUID(),
+        record_type: 'fax',
+        direction: 'inbound',
+        status: 'initiated',
+        connection_id: input.connection_id ?? '1232154810234',
+        from: input.from,
+        to: input.to,
+        quality: 'high',
+        store_media: true,
+        created_at: now,
+        updated_at: now,
+        page_count: input.pages ?? 1,
+      };
+      faxes.set(fax.id, fax);
+      documents.set(fax.id, { pdf: samplePdf(fax.page_count ?? 1), token: '', expires: 0 });
+      const inbound = () => ({
+        fax_id: fax.id,
+        connection_id: fax.connection_id,
+        direction: 'inbound',
+        from: fax.from,
+        to: fax.to,
+        status: fax.status,
+        user_id: '19a75cea-02c6-4b9a-84fa-c9bc8341feb8',
+      });
+      const step = (status: string, eventType: string, extra: Record<string, unknown> = {}) => {
+        fax.status = status;
+        fax.updated_at = new Date().toISOString();
+        return deliver(fax, eventType, { ...inbound(), ...extra });
+      };
+      // Webhooks go out one after another, in order, like a call that progresses.
+      later(opts.stepMs, async () => {
+        await step('receiving', 'fax.receiving.started');
+        later(opts.callMs, async () => {
+          await step('media.processing', 'fax.media.processing.started');
+          later(opts.stepMs, () => {
+            refreshMedia(fax, mediaBase);
+            const received = {
+              media_url: fax.media_url,
+              page_count: fax.page_count,
+              call_duration_secs: 1,
+              caller_id: fax.from,
+              partial_content: false,
+            };
+            void (opts.inboundAsDelivered
+              ? step('delivered', 'fax.delivered', received)
+              : step('received', 'fax.received', received));
+          });
+        });
+      });
+      return fax;
+    },
+    refreshMedia,
+    media(faxId, token) {
+      const document = documents.get(faxId);
+      if (!document || document.token !== token || Date.now() >= document.expires) {
+        stats.mediaRefused++;
+        return undefined;
+      }
+      stats.mediaDownloads++;
+      return document.pdf;
+    },
     cancel(fax) {
       if (!['queued', 'media.processed', 'originated', 'sending'].includes(fax.status)) return false;
       finish(fax, 'sender_canceled');
@@ -362,4 +466,24 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
       timers.clear();
     },
   };
+}
+
+/** A small valid PDF with `pages` blank A4 pages: what a received fax's document stands for. */
+function samplePdf(pages: number): Buffer {
+  const objects: string[] = [];
+  const kids = Array.from({ length: pages }, (_, i) => `${3 + i} 0 R`).join(' ');
+  objects.push('<< /Type /Catalog /Pages 2 0 R >>');
+  objects.push(`<< /Type /Pages /Kids [${kids}] /Count ${pages} >>`);
+  for (let i = 0; i < pages; i++) objects.push('<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>');
+  let body = '%PDF-1.4\n';
+  const offsets: number[] = [];
+  objects.forEach((object, i) => {
+    offsets.push(body.length);
+    body += `${i + 1} 0 obj\n${object}\nendobj\n`;
+  });
+  const xref = body.length;
+  body += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const offset of offsets) body += `${String(offset).padStart(10, '0')} 00000 n \n`;
+  body += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(body, 'latin1');
 }

@@ -51,6 +51,10 @@ export const simulatorOptionsSchema = z.strictObject({
   reorderWebhooks: z.boolean().default(false),
   /** Never send terminal webhooks (the fax still ends at the simulator). */
   dropTerminalWebhooks: z.boolean().default(false),
+  /** How long an inbound fax's media link works (Telnyx's: about 10 minutes); refresh renews it. */
+  mediaLinkMs: z.number().int().min(0).default(600_000),
+  /** Announce received faxes as `fax.delivered` with direction inbound (some accounts do) instead of `fax.received`. */
+  inboundAsDelivered: z.boolean().default(false),
   /** Tries per webhook before giving up, with doubling waits, as Telnyx retries. */
   webhookAttempts: z.number().int().min(1).default(5),
 });

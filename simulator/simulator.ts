@@ -147,6 +147,54 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
     ctx.body = { data: { result: 'ok' } };
   });
 
+  api.post('/faxes/:id/actions/refresh', (ctx) => {
+    const fax = findFax(ctx);
+    if (!fax) return;
+    if (fax.direction !== 'inbound' || fax.media_url === undefined) {
+      ctx.status = 422;
+      ctx.body = errorBody('invalidValue', 'Only a received inbound fax has a media link to refresh.');
+      return;
+    }
+    lifecycle.stats.mediaRefreshes++;
+    lifecycle.refreshMedia(fax, `${ctx.protocol}://${ctx.host}`);
+    ctx.body = { data: { result: 'ok' } };
+  });
+
+  // Inbound documents, at links that work for `mediaLinkMs` (like Telnyx's pre-signed storage links).
+  app.use(async (ctx, next) => {
+    const match = /^\/media\/([0-9a-f-]{36})\.pdf$/.exec(ctx.path);
+    if (!match || ctx.method !== 'GET') return next();
+    const pdf = lifecycle.media(match[1] as string, String(ctx.query.token ?? ''));
+    if (!pdf) {
+      ctx.status = 403;
+      ctx.type = 'application/xml';
+      ctx.body = '<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>';
+      return;
+    }
+    ctx.type = 'application/pdf';
+    ctx.body = pdf;
+  });
+
+  control.post('/inbound', async (ctx) => {
+    const body = (await parseBody.json(ctx)) as Record<string, unknown>;
+    if (typeof body.from !== 'string' || typeof body.to !== 'string') {
+      ctx.status = 422;
+      ctx.body = { error: 'from and to are required' };
+      return;
+    }
+    const fax = lifecycle.receive(
+      {
+        from: body.from,
+        to: body.to,
+        ...(typeof body.connection_id === 'string' ? { connection_id: body.connection_id } : {}),
+        ...(typeof body.pages === 'number' ? { pages: body.pages } : {}),
+      },
+      `${ctx.protocol}://${ctx.host}`,
+    );
+    ctx.status = 201;
+    ctx.body = { data: fax };
+  });
+
   control.get('/stats', (ctx) => {
     ctx.body = lifecycle.stats;
   });

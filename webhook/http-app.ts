@@ -2,10 +2,12 @@ import type { KeyObject } from 'node:crypto';
 import Router from '@koa/router';
 import Koa from 'koa';
 import getRawBody from 'raw-body';
+import type { Queue } from 'bullmq';
 import type { EventSink } from '../shared/events.ts';
+import { INBOUND_JOB_NAME, type InboundDocumentJob, inboundJobOptions } from '../shared/inbound.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
-import { ingestWebhook, parseWebhook, WebhookPayloadError } from './ingest-webhook.ts';
+import { inboundDocument, ingestWebhook, parseWebhook, WebhookPayloadError } from './ingest-webhook.ts';
 import { verifyTelnyxSignature, WebhookSignatureError } from './verify-signature.ts';
 
 export interface WebhookAppDeps {
@@ -14,6 +16,8 @@ export interface WebhookAppDeps {
   readonly handoff: Handoff;
   readonly logger: Logger;
   readonly publicKey: KeyObject;
+  /** Received faxes' documents to save (FAX_INBOUND_DIR set); left out: none are saved. */
+  readonly inbound?: { readonly queue: Queue<InboundDocumentJob>; readonly backoffMs: number };
   readonly bodyLimit?: string;
   /** Seconds since the epoch; tests move it. */
   readonly now?: () => number;
@@ -68,6 +72,16 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       return;
     }
     try {
+      // Queued before the event is stored: a crash between the two makes Telnyx retry, and the job id
+      // (the fax's) keeps the document from being saved twice.
+      const document = deps.inbound ? inboundDocument(webhook) : undefined;
+      if (document && deps.inbound) {
+        await deps.inbound.queue.add(
+          INBOUND_JOB_NAME,
+          document,
+          inboundJobOptions(document, deps.inbound.backoffMs),
+        );
+      }
       const result = await ingestWebhook(deps.sink, webhook);
       deps.logger.info(
         {

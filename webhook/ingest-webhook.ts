@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { decodeClientState } from '../shared/client-state.ts';
 import { type ApplyResult, applyEvent, type EventSink, type FaxEvent } from '../shared/events.ts';
+import type { InboundDocumentJob } from '../shared/inbound.ts';
 import { statusForTelnyxEvent } from '../shared/status.ts';
 
 /** Telnyx's webhook envelope; the payload is kept whole and published as it came. */
@@ -71,4 +72,22 @@ export async function ingestWebhook(sink: EventSink, webhook: TelnyxWebhook): Pr
     ...(!ours && str(payload.client_state) ? { clientState: str(payload.client_state) as string } : {}),
   };
   return applyEvent(sink, event);
+}
+
+/**
+ * The document a webhook announces: `fax.received`, or `fax.delivered` with direction `inbound` (some
+ * accounts get that instead), with a `media_url`. Undefined for every other webhook.
+ */
+export function inboundDocument(webhook: TelnyxWebhook): InboundDocumentJob | undefined {
+  const { event_type: type, payload } = webhook.data;
+  const received = type === 'fax.received' || (type === 'fax.delivered' && payload.direction === 'inbound');
+  if (!received || typeof payload.media_url !== 'string' || typeof payload.fax_id !== 'string')
+    return undefined;
+  return {
+    telnyxFaxId: payload.fax_id,
+    mediaUrl: payload.media_url,
+    from: typeof payload.from === 'string' ? payload.from : '',
+    to: typeof payload.to === 'string' ? payload.to : '',
+    ...(typeof payload.page_count === 'number' ? { pageCount: payload.page_count } : {}),
+  };
 }

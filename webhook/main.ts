@@ -1,3 +1,6 @@
+import { Queue } from 'bullmq';
+import type { InboundDocumentJob } from '../shared/inbound.ts';
+import { INBOUND_QUEUE } from '../shared/keys.ts';
 import { listen } from '../shared/http-server.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import { eventSink, type Runtime, type Service } from '../shared/runtime.ts';
@@ -19,11 +22,18 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await waitReady(redis);
   const { queue, handoff } = await startHandoff(runtime, redis, logger);
+  const inboundQueue = env.FAX_INBOUND_DIR
+    ? new Queue<InboundDocumentJob>(INBOUND_QUEUE, { connection: redis, prefix: runtime.keys.bullPrefix })
+    : undefined;
+  inboundQueue?.on('error', (error) => logger.warn({ err: error }, 'inbound queue connection error'));
   const app = createWebhookApp({
     handoff,
     sink: eventSink(runtime, redis),
     logger,
     publicKey,
+    ...(inboundQueue
+      ? { inbound: { queue: inboundQueue, backoffMs: 5000 * env.FAX_RETRY_DELAY_SCALE } }
+      : {}),
   });
   const server = await listen(app, port, env.FAX_BIND_HOST);
   logger.info({ url: `${server.url}/webhooks/telnyx` }, 'webhook service listening');
@@ -32,6 +42,7 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
     url: server.url,
     async close() {
       await server.close();
+      await inboundQueue?.close();
       await queue.close();
       redis.disconnect();
     },

@@ -4,6 +4,7 @@ import { startHandoff } from '../shared/slots/handoff.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { createFaxWorker } from './fax-worker.ts';
 import { createRateLimiter } from './rate-limiter.ts';
+import { createInboundWorker } from './save-inbound.ts';
 import { SLOT_KEEPER_DEFAULTS, type SlotKeeperOptions, startSlotKeeper } from './slot-keeper.ts';
 
 export interface WorkerServiceOptions {
@@ -51,6 +52,9 @@ export async function startWorkerService(
     lockMs: env.FAX_WORKER_LOCK_SECONDS * 1000,
   });
   const keeper = startSlotKeeper(deps, options.keeper ?? SLOT_KEEPER_DEFAULTS);
+  const inbound = env.FAX_INBOUND_DIR
+    ? await createInboundWorker({ ...deps, dir: env.FAX_INBOUND_DIR }, { concurrency: 4 })
+    : undefined;
   await worker.waitUntilReady();
   logger.info(
     {
@@ -58,6 +62,7 @@ export async function startWorkerService(
       telnyx: runtime.telnyx.baseUrl,
       limits: runtime.slots.defaults,
       rateLimit: env.TELNYX_RATE_LIMIT,
+      inboundDir: env.FAX_INBOUND_DIR,
     },
     'worker running',
   );
@@ -66,6 +71,7 @@ export async function startWorkerService(
     async close() {
       await keeper.close();
       await worker.close();
+      await inbound?.close();
       await queue.close();
       await telnyx.close();
       redis.disconnect();
