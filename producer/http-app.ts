@@ -55,28 +55,31 @@ export function createProducerApp(deps: ProducerAppDeps): Koa {
 
   router.post('/faxes', async (ctx) => {
     const body = await readFaxBody(ctx, limit);
+    // A header present but empty is a malformed key, not no key.
+    const key = ctx.headers['idempotency-key'];
+    const idempotencyKey = Array.isArray(key) ? key.join(',') : key;
+    const options = idempotencyKey === undefined ? {} : { idempotencyKey };
     if (Array.isArray(body.to)) {
-      if (ctx.headers['idempotency-key'] !== undefined) {
-        throw new IdempotencyKeyError(
-          'invalid',
-          'Idempotency-Key is not supported for batches (a list of to).',
-        );
-      }
-      const batch = await deps.producer.queueBatch(body);
+      const batch = await deps.producer.queueBatch(body, options);
       ctx.status = 202;
+      if (batch.replayed) ctx.set('Idempotent-Replayed', 'true');
       ctx.body = {
         data: {
           record_type: 'fax_batch',
           id: batch.batchId,
-          faxes: batch.faxes.map((fax) => queuedFaxResource(fax.id, fax.request, fax.queuedAt)),
+          faxes: await Promise.all(
+            batch.faxes.map(async (fax) =>
+              // A fax stored by an earlier request with the same key: as it is now.
+              fax.replayed
+                ? faxResource(await deps.producer.get(fax.id))
+                : queuedFaxResource(fax.id, fax.request, fax.queuedAt),
+            ),
+          ),
         },
       };
       return;
     }
-    // A header present but empty is a malformed key, not no key.
-    const key = ctx.headers['idempotency-key'];
-    const idempotencyKey = Array.isArray(key) ? key.join(',') : key;
-    const queued = await deps.producer.queue(body, idempotencyKey === undefined ? {} : { idempotencyKey });
+    const queued = await deps.producer.queue(body, options);
     ctx.status = 202;
     if (queued.replayed) {
       // The fax this key queued before, as it is now.

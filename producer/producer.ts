@@ -89,11 +89,14 @@ export interface Producer {
   /**
    * One document to many recipients: `to` is a list (1 to 1000 numbers); one fax per recipient, all
    * under one batch id, carried on their stream entries. Throws {@link FaxValidationError} naming
-   * each bad recipient (`/to/3`) and field; nothing is queued then.
+   * each bad recipient (`/to/3`) and field; nothing is queued then. With an idempotency key, the same
+   * request again gives back the same batch, storing whatever an interrupted first request had not
+   * (each recipient's fax id is derived from the batch id: it is never stored twice).
    */
   queueBatch(
     fax: Record<string, unknown>,
-  ): Promise<{ readonly batchId: string; readonly faxes: readonly QueuedFax[] }>;
+    options?: SendOptions,
+  ): Promise<{ readonly batchId: string; readonly faxes: readonly QueuedFax[]; readonly replayed: boolean }>;
   /** A batch's faxes and how many are in each status; throws {@link FaxNotFoundError}. */
   getBatch(batchId: string): Promise<BatchView>;
   close(): Promise<void>;
@@ -264,12 +267,7 @@ export function createProducer(deps: ProducerDeps): Producer {
     key: string,
     request: SendFaxRequest,
   ): Promise<{ faxId: string; replay?: QueuedFax }> {
-    if (key.length === 0 || key.length > 255 || !/^[\x20-\x7e]+$/.test(key)) {
-      throw new IdempotencyKeyError(
-        'invalid',
-        'Idempotency-Key must be 1 to 255 printable ASCII characters.',
-      );
-    }
+    checkKey(key);
     const fingerprint = fingerprintOf(request);
     const claim = async (takeOverFrom = '') =>
       (await redis.claimIdempotency(
@@ -298,6 +296,34 @@ export function createProducer(deps: ProducerDeps): Producer {
       'in-progress',
       'A request with this Idempotency-Key is in progress; try again.',
     );
+  }
+
+  /**
+   * Claims the key for a new batch, or finds the batch that has it (same requests, else refused).
+   * Batches need no in-progress state: two requests storing the same batch store each fax once.
+   */
+  async function claimBatchKey(
+    key: string,
+    requests: readonly SendFaxRequest[],
+    newBatchId: string,
+  ): Promise<{ batchId: string; replayed: boolean }> {
+    checkKey(key);
+    const fingerprint = fingerprintOf({ batch: requests });
+    const [claimed, batchId, earlierFingerprint] = (await redis.claimIdempotency(
+      keys.idempotency(key),
+      newBatchId,
+      fingerprint,
+      idempotencySeconds,
+      Date.now(),
+      '',
+    )) as [number, string, string, string];
+    if (claimed !== 1 && earlierFingerprint !== fingerprint) {
+      throw new IdempotencyKeyError(
+        'reused',
+        'This Idempotency-Key was used for a different request; use a new key for a new batch.',
+      );
+    }
+    return { batchId, replayed: claimed !== 1 };
   }
 
   async function queueFax(fax: Record<string, unknown>, options: SendOptions = {}): Promise<QueuedFax> {
@@ -337,7 +363,7 @@ export function createProducer(deps: ProducerDeps): Producer {
       return record;
     },
     cancel: cancelFax,
-    async queueBatch(fax) {
+    async queueBatch(fax, options = {}) {
       const recipients = fax.to;
       if (!Array.isArray(recipients) || recipients.length === 0 || recipients.length > 1000) {
         throw new FaxValidationError([
@@ -357,16 +383,25 @@ export function createProducer(deps: ProducerDeps): Producer {
       if (problems.size > 0) {
         throw new FaxValidationError([...problems].map(([pointer, detail]) => ({ pointer, detail })));
       }
-      const batchId = randomUUID();
+      let batchId: string = randomUUID();
+      let replayed = false;
       const queuedAt = new Date();
       const faxes: QueuedFax[] = [];
       try {
-        for (const request of requests) {
-          const faxId = randomUUID();
-          await store(faxId, request, queuedAt, batchId);
-          faxes.push({ id: faxId, request, queuedAt, replayed: false });
+        if (options.idempotencyKey !== undefined) {
+          const claim = await claimBatchKey(options.idempotencyKey, requests, batchId);
+          batchId = claim.batchId;
+          replayed = claim.replayed;
+        }
+        for (const [i, request] of requests.entries()) {
+          const faxId =
+            replayed || options.idempotencyKey !== undefined ? batchFaxId(batchId, i) : randomUUID();
+          if (await store(faxId, request, queuedAt, batchId)) {
+            faxes.push({ id: faxId, request, queuedAt, replayed: false });
+          } else faxes.push(await replayOf(faxId));
         }
       } catch (error) {
+        if (error instanceof IdempotencyKeyError) throw error;
         if (faxes.length === 0) {
           throw new ServiceUnavailableError('could not queue the batch: Redis is unavailable', {
             cause: error,
@@ -375,8 +410,8 @@ export function createProducer(deps: ProducerDeps): Producer {
         // Those stored will be sent: say so, so that they are not sent again.
         throw new BatchIncompleteError(batchId, faxes.length, requests.length, { cause: error });
       }
-      logger.info({ batchId, faxes: faxes.length }, 'batch queued');
-      return { batchId, faxes };
+      logger.info({ batchId, faxes: faxes.length, replayed }, 'batch queued');
+      return { batchId, faxes, replayed };
     },
     async getBatch(batchId) {
       const faxIds = await redis.smembers(keys.batch(batchId));
@@ -393,6 +428,19 @@ export function createProducer(deps: ProducerDeps): Producer {
       await queue.close();
     },
   };
+}
+
+function checkKey(key: string): void {
+  if (key.length === 0 || key.length > 255 || !/^[\x20-\x7e]+$/.test(key)) {
+    throw new IdempotencyKeyError('invalid', 'Idempotency-Key must be 1 to 255 printable ASCII characters.');
+  }
+}
+
+/** The fax id of a batch's `index`th recipient: the same every time the batch is stored. */
+function batchFaxId(batchId: string, index: number): string {
+  const hex = createHash('sha256').update(`${batchId}/${index}`).digest('hex');
+  // Shaped as a UUID (version 8: custom) so it looks like every other fax id.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((Number.parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** A claim whose fax was never stored is taken over after this long (its request died). */

@@ -53,7 +53,7 @@ export class BatchIncompleteError extends Error {
   readonly total: number;
   constructor(batchId: string, stored: number, total: number, options?: ErrorOptions) {
     super(
-      `Only ${stored} of ${total} faxes of batch ${batchId} were queued (they will be sent: see GET /v2/batches/${batchId}); queue the rest again, not these.`,
+      `Only ${stored} of ${total} faxes of batch ${batchId} were queued (they will be sent: see GET /v2/batches/${batchId}); queue the rest again, not these — or, if the request had an Idempotency-Key, send it again as it was: only the rest is queued.`,
       options,
     );
     this.batchId = batchId;

@@ -71,3 +71,44 @@ test('a batch with a bad recipient is refused naming it, and nothing is queued',
   t.regex(JSON.stringify(await elsewhere.json()), /"pointer":"\/media_url"/);
   t.deepEqual(await pipeline.redis.keys(`${pipeline.keys.prefix}:fax:*`), []);
 });
+
+test('a batch with an Idempotency-Key: the same request again, even at the same moment, gives back the same batch; other recipients are refused', async (t) => {
+  const pipeline = await startPipeline(t, { worker: false });
+  const post = (to: string[], key = 'mailing-2026-11') =>
+    fetch(`${pipeline.producerUrl}/v2/faxes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ ...SEED_FAX, to }),
+    });
+  type Batch = { data: { id: string; faxes: { id: string; to: string; status: string }[] } };
+  // Two copies of the request racing (a client that timed out and sent again): one batch, each fax once.
+  const [first, second] = await Promise.all([post(recipients(30)), post(recipients(30))]);
+  t.is(first.status, 202);
+  t.is(second.status, 202);
+  const a = (await first.json()) as Batch;
+  const b = (await second.json()) as Batch;
+  t.is(a.data.id, b.data.id);
+  t.deepEqual(
+    a.data.faxes.map((fax) => fax.id),
+    b.data.faxes.map((fax) => fax.id),
+  );
+  t.is(new Set(a.data.faxes.map((fax) => fax.id)).size, 30);
+  t.true([first, second].some((response) => response.headers.get('idempotent-replayed') === 'true'));
+  t.is(
+    (await pipeline.redis.keys(`${pipeline.keys.prefix}:fax:*`)).filter((key) => !key.endsWith(':history'))
+      .length,
+    30,
+  );
+
+  const again = await post(recipients(30));
+  t.is(again.headers.get('idempotent-replayed'), 'true');
+  t.is(((await again.json()) as Batch).data.id, a.data.id);
+  const batch = (await (await fetch(`${pipeline.producerUrl}/v2/batches/${a.data.id}`)).json()) as {
+    data: { total: number; counts: Record<string, number> };
+  };
+  t.like(batch.data, { total: 30, counts: { queued: 30 } });
+
+  const other = await post(recipients(31));
+  t.is(other.status, 422);
+  t.regex(JSON.stringify(await other.json()), /used for a different request.*"parameter":"Idempotency-Key"/);
+});
