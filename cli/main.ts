@@ -198,19 +198,26 @@ program
   .option('-f, --follow', 'keep waiting for new entries', false)
   .option('-g, --group <name>', 'read through this consumer group (acknowledging what is printed)')
   .option('--consumer <name>', 'consumer name within the group', `${hostname()}-${process.pid}`)
-  .option('--from <id>', 'start after this stream id (0 = beginning, $ = only new)', '0')
-  .action(async (options: { follow: boolean; group?: string; consumer: string; from: string }) => {
-    const { redis, keys } = await openStore();
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.once('SIGTERM', () => controller.abort());
-    await printEvents(redis, keys, {
-      ...options,
-      write: (line) => process.stdout.write(line),
-      signal: controller.signal,
-    });
-    redis.disconnect();
-  });
+  .option(
+    '--from <id|time>',
+    'start after this stream id (0 = beginning, $ = only new) or at an ISO 8601 time',
+    '0',
+  )
+  .option('--rewind', 'with --group: move an existing group to --from (replay)', false)
+  .action(
+    async (options: { follow: boolean; group?: string; consumer: string; from: string; rewind: boolean }) => {
+      const { redis, keys } = await openStore();
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort());
+      process.once('SIGTERM', () => controller.abort());
+      await printEvents(redis, keys, {
+        ...options,
+        write: (line) => process.stdout.write(line),
+        signal: controller.signal,
+      });
+      redis.disconnect();
+    },
+  );
 
 addLimitsCommands(program, openStore);
 

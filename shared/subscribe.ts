@@ -15,6 +15,11 @@ export interface SubscribeOptions {
    * An existing group keeps its place.
    */
   readonly from?: 'beginning' | 'now' | string | Date;
+  /**
+   * Move an existing group to `from` as well (XGROUP SETID): replay what it has read since, or skip
+   * ahead. Entries still pending stay pending (they are delivered again as usual).
+   */
+  readonly rewind?: boolean;
   /** Only entries this accepts are yielded; the rest are acknowledged and skipped. */
   readonly filter?: (entry: StreamEntry) => boolean;
   /** An entry delivered but not acknowledged for this long (its consumer died or failed) is taken back. */
@@ -51,6 +56,7 @@ export async function* subscribe(options: SubscribeOptions): AsyncGenerator<Stre
   const maxDeliveries = options.maxDeliveries ?? 5;
   const follow = options.follow ?? true;
   await createGroup(redis, keys.stream, group, startId(options.from));
+  if (options.rewind) await redis.xgroup('SETID', keys.stream, group, startId(options.from));
   /** How often each unacknowledged entry has been handed to a loop of this group. */
   const tries = `${keys.stream}:tries:${group}`;
 
@@ -121,10 +127,12 @@ export async function* subscribe(options: SubscribeOptions): AsyncGenerator<Stre
   }
 }
 
-function startId(from: SubscribeOptions['from']): string {
+/** The stream id just before `from`: reading after it starts at `from`. */
+export function startId(from: SubscribeOptions['from']): string {
   if (from === undefined || from === 'now') return '$';
   if (from === 'beginning') return '0';
-  if (from instanceof Date) return `${from.getTime()}-0`;
+  // Entries at that very millisecond included: start after the last id before it.
+  if (from instanceof Date) return from.getTime() > 0 ? `${from.getTime() - 1}-18446744073709551615` : '0';
   return from;
 }
 

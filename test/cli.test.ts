@@ -40,6 +40,12 @@ test('fax send queues a fax that is delivered; fax status and fax events show it
   const first = (await run('node', [FAX, 'events', '--group', 'billing'], { env })).stdout.trim().split('\n');
   t.is(first.length, events.length);
   t.is((await run('node', [FAX, 'events', '--group', 'billing'], { env })).stdout, '');
+  // Replay: the group moved back to a time before the fax reads it all again.
+  const before = new Date(Date.parse(events[0].occurred_at) - 60_000).toISOString();
+  const replayed = await run('node', [FAX, 'events', '--group', 'billing', '--from', before, '--rewind'], {
+    env,
+  });
+  t.is(replayed.stdout.trim().split('\n').length, events.length);
 });
 
 test('fax send with a bad number names the field, exits non-zero and queues nothing', async (t) => {

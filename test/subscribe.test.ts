@@ -1,7 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import test, { type ExecutionContext } from 'ava';
 import { applyEvent, type StreamEntry } from '../shared/events.ts';
 import { subscribe } from '../shared/subscribe.ts';
 import { inboundEvent, testSink } from './helpers/redis.ts';
+import { until } from './helpers/until.ts';
+
+const STALLING_CONSUMER = new URL('./helpers/stalling-consumer.ts', import.meta.url).pathname;
 
 /** A stream with `count` published events (not ours: inbound, so no fax record is needed). */
 async function setup(t: ExecutionContext) {
@@ -63,6 +68,61 @@ test('each group gets every entry once; a consumer that died with entries unackn
   t.is(pending[0], 0, 'everything acknowledged');
 });
 
+test('two groups each handle every entry exactly once across a consumer process killed holding unacknowledged entries', async (t) => {
+  const { url, redis, keys, sink } = await testSink(t);
+  const { prefix } = keys;
+  for (let i = 0; i < 20; i++) await applyEvent(sink, inboundEvent({ n: String(i) }));
+  const consumer = (group: string, name: string, stallAt: number) => {
+    const env = {
+      REDIS_URL: url,
+      PREFIX: prefix,
+      GROUP: group,
+      CONSUMER: name,
+      STALL_AT: String(stallAt),
+      CLAIM_IDLE_MS: '1000',
+    };
+    const child = spawn('node', ['--import', 'tsx', STALLING_CONSUMER], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.teardown(() => child.kill('SIGKILL'));
+    return child;
+  };
+  // billing/a reads a batch of entries, handles 4 and hangs on the 5th: killed, holding the rest unacknowledged.
+  const a = consumer('billing', 'a', 5);
+  let output = '';
+  a.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  await until(() => output.includes('stalled'), 'billing/a stalled on its 5th entry', 30_000);
+  const exited = once(a, 'exit');
+  a.kill('SIGKILL');
+  await exited;
+  const [held] = (await redis.xpending(keys.stream, 'billing')) as [number, ...unknown[]];
+  t.true(held > 1, `killed holding ${held} unacknowledged entries`);
+
+  // billing/b takes them back once idle (claimIdleMs 1 s); audit/x reads everything on its own.
+  consumer('billing', 'b', 0);
+  consumer('audit', 'x', 0);
+  const handled = async (group: string) =>
+    Object.values(await redis.hgetall(`${prefix}:handled:${group}`)).map(Number);
+  for (const group of ['billing', 'audit']) {
+    await until(async () => (await handled(group)).length === 20, `${group} handled all 20`, 30_000);
+  }
+  // Time for a second handling of anything to show, were there one.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  for (const group of ['billing', 'audit']) {
+    const counts = await handled(group);
+    t.is(counts.length, 20, `${group}: every entry`);
+    t.true(
+      counts.every((count) => count === 1),
+      `${group}: each exactly once`,
+    );
+    const [pending] = (await redis.xpending(keys.stream, group)) as [number, ...unknown[]];
+    t.is(pending, 0, `${group}: everything acknowledged`);
+  }
+});
+
 test('a new group can start now, or replay from a moment', async (t) => {
   const s = await setup(t);
   await s.publish(3);
@@ -74,6 +134,10 @@ test('a new group can start now, or replay from a moment', async (t) => {
   t.deepEqual(await s.drain('live', 'l', { from: 'now' }), []);
   await s.publish(1);
   t.deepEqual(ns(await s.drain('live', 'l', { from: 'now' })), ['0']);
+  // An existing group keeps its place unless rewound: then it reads again from the moment given.
+  t.deepEqual(ns(await s.drain('replay', 'r', { from: 'beginning' })), ['0'], 'only what is new to it');
+  t.deepEqual(ns(await s.drain('replay', 'r', { from: since, rewind: true })), ['0', '1', '0']);
+  t.deepEqual(await s.drain('replay', 'r'), [], 'and carries on from there');
 });
 
 test('an entry that keeps failing goes to the dead-letter stream after maxDeliveries, and the rest flow on', async (t) => {
