@@ -31,4 +31,21 @@ test('the stream is trimmed by age, and a group that had not read what was trimm
   const behind = await enforceRetention({ redis, keys, logger: createLogger('silent', 't'), maxAgeMs: 1000 });
   t.is(await redis.xlen(keys.stream), 2, 'the 5 older entries were trimmed');
   t.deepEqual(behind, ['slow']);
+
+  // A group created from the beginning after the trim never had those entries: it is not named.
+  const late: StreamEntry[] = [];
+  for await (const entry of subscribe({
+    redis,
+    keys,
+    group: 'late',
+    consumer: 'l',
+    from: 'beginning',
+    follow: false,
+  })) {
+    late.push(entry);
+  }
+  t.is(late.length, 2);
+  t.deepEqual(await enforceRetention({ redis, keys, logger: createLogger('silent', 't'), maxAgeMs: 1000 }), [
+    'slow',
+  ]);
 });
