@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { isFinal, queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 import { FAX_CLI } from './helpers/processes.ts';
+import { until } from './helpers/until.ts';
 
 const run = promisify(execFile);
 const to = (i: number) => `+1312945${7300 + i}`;
@@ -85,4 +86,38 @@ test('fax cancel takes a queued fax out', async (t) => {
     status: 'failed',
     failure_reason: 'sender_canceled',
   });
+});
+
+test('a fax waiting for its retry is taken out and never sent again', async (t) => {
+  const pipeline = await startPipeline(t, {
+    // user_busy is retried after minutes: scaled to ~3 s here, time enough to cancel meanwhile.
+    env: { FAX_RETRY_DELAY_SCALE: '0.01' },
+    simulator: { stepMs: 5, callMs: 10, failFirst: { [to(6)]: { reason: 'user_busy', times: 1 } } },
+  });
+  const id = await queueFax(pipeline, { ...SEED_FAX, to: to(6) });
+  const failed = await pipeline.waitForFax(id, (entries) => entries.some((entry) => entry.next_attempt_at));
+  t.like(failed.at(-1), { status: 'queued', final: false, failure_reason: 'user_busy' });
+  t.is((await cancel(pipeline, id)).status, 202);
+  const entries = await pipeline.waitForFax(id, isFinal);
+  t.like(entries.at(-1), { event_type: 'fax.cancelled', final: true, failure_reason: 'sender_canceled' });
+  // Past the retry's time: the cancelled fax stayed cancelled.
+  const due = Date.parse(failed.at(-1)?.next_attempt_at ?? '');
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now()) + 1000));
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 1, 'sent once, not again');
+  t.is((await pipeline.entries()).filter((entry) => entry.fax_id === id && entry.final).length, 1);
+});
+
+test('while its POST to Telnyx is under way a fax cannot be cancelled (409, try again); once there, it is cancelled at Telnyx', async (t) => {
+  // Telnyx takes 1.5 s to create the fax: the POST is in flight that long.
+  const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 5000, createDelayMs: 1500 } });
+  const id = await queueFax(pipeline, { ...SEED_FAX, to: to(7) });
+  await until(() => pipeline.simulator.lifecycle.stats.posts === 1, 'the POST under way');
+  const busy = await cancel(pipeline, id);
+  t.is(busy.status, 409);
+  t.regex(JSON.stringify(await busy.json()), /being sent to Telnyx; try again/);
+  await pipeline.waitForFax(id, (entries) => entries.some((entry) => entry.event_type === 'fax.submitted'));
+  t.is((await cancel(pipeline, id)).status, 202);
+  const entries = await pipeline.waitForFax(id, isFinal, 8000);
+  t.like(entries.at(-1), { event_type: 'fax.failed', failure_reason: 'sender_canceled', final: true });
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 1);
 });
