@@ -20,6 +20,7 @@ export {
 export { parseStreamEntry, type StreamEntry } from './shared/events.ts';
 export { type SubscribeOptions, subscribe } from './shared/subscribe.ts';
 export { parseSendFaxRequest, type SendFaxRequest } from './shared/fax-request.ts';
+export { nextOpening, type SendingWindow } from './shared/sending-window.ts';
 export { createKeys, type Keys } from './shared/keys.ts';
 export { createLogger } from './shared/logger.ts';
 export { connectRedis, type FaxRedis } from './shared/redis.ts';
