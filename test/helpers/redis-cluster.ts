@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { ExecutionContext } from 'ava';
+import { Redis } from 'ioredis';
+import { parseClusterNodes, type RedisClusterTarget } from '../../shared/redis-cluster.ts';
+import { freePort, type RedisServer, startRedisServer } from '../../shared/redis-server.ts';
+
+const run = promisify(execFile);
+
+export interface TestCluster {
+  /** What REDIS_CLUSTER_NODES would say: every master as host:port. */
+  readonly nodes: string;
+  readonly target: RedisClusterTarget;
+  readonly servers: readonly RedisServer[];
+  stop(): Promise<void>;
+}
+
+/** Free ports, none twice (a node needs one for clients and one for its cluster bus). */
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+/**
+ * A real Redis Cluster of `masters` private `redis-server`s (no replicas) on free ports in a temp
+ * directory, joined with `redis-cli --cluster create`; resolves once every node says
+ * `cluster_state:ok` and knows every other.
+ */
+export async function startRedisCluster(masters = 3, timeoutMs = 60_000): Promise<TestCluster> {
+  const root = mkdtempSync(join(tmpdir(), 'fax-redis-cluster-'));
+  const servers: RedisServer[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    const ports = await distinctFreePorts(masters * 2);
+    for (let i = 0; i < masters; i++) {
+      const [port, busPort] = [ports[2 * i] as number, ports[2 * i + 1] as number];
+      const dir = join(root, `node-${port}`);
+      mkdirSync(dir);
+      servers.push(await startRedisServer({ port, dir, cluster: { busPort } }));
+    }
+    const addresses = servers.map((server) => `127.0.0.1:${server.port}`);
+    await run(
+      'redis-cli',
+      ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'],
+      { timeout: timeoutMs },
+    );
+    await untilClusterOk(servers, masters, Date.now() + timeoutMs);
+    const nodes = addresses.join(',');
+    return { nodes, target: parseClusterNodes(nodes), servers, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function untilClusterOk(servers: readonly RedisServer[], masters: number, deadline: number) {
+  const clients = servers.map((server) => new Redis(server.url, { lazyConnect: true }));
+  try {
+    for (;;) {
+      const infos = await Promise.all(clients.map((client) => client.cluster('INFO') as Promise<string>));
+      const ok = infos.every(
+        (info) =>
+          info.includes('cluster_state:ok') &&
+          info.includes('cluster_slots_assigned:16384') &&
+          info.includes(`cluster_known_nodes:${masters}`),
+      );
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`Redis Cluster not ok in time:\n${infos.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    for (const client of clients) client.disconnect();
+  }
+}
+
+/** A 3-master Redis Cluster for one test, stopped when the test ends. */
+export async function testCluster(t: ExecutionContext): Promise<TestCluster> {
+  const cluster = await startRedisCluster();
+  t.teardown(() => cluster.stop());
+  return cluster;
+}
