@@ -123,11 +123,19 @@ test('the whole pipeline on a 3-master Redis Cluster: every fax delivered once, 
   t.deepEqual([...finalsSeen].sort(), [...ids].sort(), 'each final entry reached the group once');
   t.true(seen.some((e) => e.event_type === 'fax.submitted'));
 
-  // The CLI reads the same records through the cluster.
-  const { stdout } = await run('node', [FAX_CLI, 'status', ids[0] as string], {
-    env: { ...process.env, ...pipeline.env },
-  });
-  t.like(JSON.parse(stdout), { id: ids[0], status: 'delivered', attempts: 1 });
+  // The CLI reads the same records and stream through the cluster.
+  const cli = (...args: string[]) =>
+    run('node', [FAX_CLI, ...args], { env: { ...process.env, ...pipeline.env } });
+  const [status, events] = await Promise.all([cli('status', ids[0] as string), cli('events')]);
+  t.like(JSON.parse(status.stdout), { id: ids[0], status: 'delivered', attempts: 1 });
+  const printed = events.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as StreamEntry);
+  t.deepEqual(
+    printed.map((e) => e.event_id),
+    entries.map((e) => e.event_id),
+  );
 
   // Every key of the pipeline — records, slots, rate limiter, stream, BullMQ's — sits in one slot
   // of one master; the other masters hold none of them.

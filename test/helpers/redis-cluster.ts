@@ -50,7 +50,11 @@ export async function startRedisCluster(masters = 3, timeoutMs = 60_000): Promis
       'redis-cli',
       ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'],
       { timeout: timeoutMs },
-    );
+    ).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT'
+        ? new Error('redis-cli is not installed (it comes with redis-server: apt-get install redis-tools)')
+        : error;
+    });
     await untilClusterOk(servers, masters, Date.now() + timeoutMs);
     const nodes = addresses.join(',');
     return { nodes, target: parseClusterNodes(nodes), servers, stop };
