@@ -154,6 +154,38 @@ test('the whole pipeline on a 3-master Redis Cluster: every fax delivered once, 
   t.is(slots.size, 1);
 });
 
+test("with the master of the pipeline's slot down, the producer answers 503; back up, the same processes take and deliver faxes again", async (t) => {
+  // A cluster of this test's own: it stops a node.
+  const own = await startRedisCluster(3);
+  t.teardown(() => own.stop());
+  const pipeline = await startPipeline(t, { cluster: own, simulator: { stepMs: 5, callMs: 10 } });
+  await pipeline.waitForAll([await queueFax(pipeline)]);
+  const port = await own.masterOf(pipeline.keys.stream);
+
+  await own.stopNode(port);
+  const post = () =>
+    fetch(`${pipeline.producerUrl}/v2/faxes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(SEED_FAX),
+    });
+  const refused = await post();
+  t.is(refused.status, 503, await refused.text());
+
+  // Back (empty: the test nodes keep nothing), with its slots: the same processes take faxes again.
+  await own.startNode(port);
+  const deadline = Date.now() + 40_000;
+  let accepted = await post();
+  while (accepted.status === 503 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    accepted = await post();
+  }
+  t.is(accepted.status, 202);
+  const { data } = (await accepted.json()) as { data: { id: string } };
+  t.deepEqual(await pipeline.waitForAll([data.id], 40_000), ['delivered']);
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[data.id], 1);
+});
+
 test('without one hash tag, a script of the pipeline is refused by the cluster (what the configuration check prevents)', async (t) => {
   const redis = connectRedis(cluster.target);
   t.teardown(() => redis.disconnect());

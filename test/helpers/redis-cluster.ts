@@ -14,7 +14,14 @@ export interface TestCluster {
   /** What REDIS_CLUSTER_NODES would say: every master as host:port. */
   readonly nodes: string;
   readonly target: RedisClusterTarget;
+  /** The nodes running now. */
   readonly servers: readonly RedisServer[];
+  /** The port of the master serving a key's slot. */
+  masterOf(key: string): Promise<number>;
+  /** Stops one node (its data is lost: no persistence). */
+  stopNode(port: number): Promise<void>;
+  /** Starts a stopped node again, empty but with its cluster identity and slots (its nodes.conf). */
+  startNode(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,17 +40,29 @@ async function distinctFreePorts(count: number): Promise<number[]> {
 export async function startRedisCluster(masters = 3, timeoutMs = 60_000): Promise<TestCluster> {
   const root = mkdtempSync(join(tmpdir(), 'fax-redis-cluster-'));
   const servers: RedisServer[] = [];
+  const busPorts = new Map<number, number>();
+  const startNode = async (port: number) => {
+    const busPort = busPorts.get(port);
+    if (busPort === undefined) throw new Error(`no node of this cluster on port ${port}`);
+    servers.push(await startRedisServer({ port, dir: join(root, `node-${port}`), cluster: { busPort } }));
+  };
+  const stopNode = async (port: number) => {
+    const at = servers.findIndex((server) => server.port === port);
+    if (at < 0) throw new Error(`no running node on port ${port}`);
+    const [server] = servers.splice(at, 1);
+    await server?.stop();
+  };
   const stop = async () => {
-    await Promise.all(servers.map((server) => server.stop()));
+    await Promise.all(servers.splice(0).map((server) => server.stop()));
     rmSync(root, { recursive: true, force: true });
   };
   try {
     const ports = await distinctFreePorts(masters * 2);
     for (let i = 0; i < masters; i++) {
-      const [port, busPort] = [ports[2 * i] as number, ports[2 * i + 1] as number];
-      const dir = join(root, `node-${port}`);
-      mkdirSync(dir);
-      servers.push(await startRedisServer({ port, dir, cluster: { busPort } }));
+      const port = ports[2 * i] as number;
+      busPorts.set(port, ports[2 * i + 1] as number);
+      mkdirSync(join(root, `node-${port}`));
+      await startNode(port);
     }
     const addresses = servers.map((server) => `127.0.0.1:${server.port}`);
     await run(
@@ -57,7 +76,19 @@ export async function startRedisCluster(masters = 3, timeoutMs = 60_000): Promis
     });
     await untilClusterOk(servers, masters, Date.now() + timeoutMs);
     const nodes = addresses.join(',');
-    return { nodes, target: parseClusterNodes(nodes), servers, stop };
+    const masterOf = async (key: string) => {
+      const client = new Redis(servers[0]?.url as string);
+      try {
+        const slot = (await client.cluster('KEYSLOT', key)) as number;
+        const ranges = await client.cluster('SLOTS');
+        const master = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2];
+        if (!master) throw new Error(`no node serves slot ${slot}`);
+        return master[1];
+      } finally {
+        client.disconnect();
+      }
+    };
+    return { nodes, target: parseClusterNodes(nodes), servers, masterOf, stopNode, startNode, stop };
   } catch (error) {
     await stop();
     throw error;
