@@ -35,7 +35,7 @@ export async function measureUtilization(
       LOG_LEVEL: 'silent',
     });
     const base = createRuntime(config, {
-      redisUrl: world.redis.url,
+      redisTarget: world.redis.url,
       logger,
       telnyx: { apiKey: 'bench', baseUrl: `${world.sim.url}/v2`, publicKey: world.sim.simulator.publicKey },
       webhookUrl: undefined,

@@ -20,16 +20,18 @@ import { addLimitsCommands } from './limits.ts';
 import { configOrExit } from './runtime.ts';
 import { PARTS, type Part, startCommand } from './start.ts';
 
-/** A connection for one-shot commands: REDIS_URL or the local default. */
+/** A connection for one-shot commands: REDIS_CLUSTER_NODES or REDIS_URL, else the local default. */
 async function openStore() {
   const config = configOrExit();
   const { env } = config;
-  const redis = connectRedis(env.REDIS_URL ?? 'redis://127.0.0.1:6379', { failFast: true, name: 'fax-cli' });
+  const redis = connectRedis(config.redis ?? 'redis://127.0.0.1:6379', { failFast: true, name: 'fax-cli' });
   redis.on('error', () => undefined);
   try {
     await waitReady(redis);
   } catch {
-    process.stderr.write('fax: cannot reach Redis: set REDIS_URL=redis://host:6379\n');
+    process.stderr.write(
+      'fax: cannot reach Redis: set REDIS_URL=redis://host:6379 (or REDIS_CLUSTER_NODES=host:port,... for a cluster)\n',
+    );
     process.exit(1);
   }
   return {

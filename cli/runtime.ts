@@ -1,5 +1,6 @@
 import { type Config, ConfigError, loadConfig } from '../shared/config.ts';
 import { createLogger, type Logger } from '../shared/logger.ts';
+import type { RedisTarget } from '../shared/redis.ts';
 import { answers, type RedisServer, startRedisServer } from '../shared/redis-server.ts';
 import { createRuntime, type Runtime } from '../shared/runtime.ts';
 import { startSimulatorService } from '../simulator/main.ts';
@@ -21,21 +22,24 @@ export interface Resolved {
   readonly infrastructure: { readonly name: string; close(): Promise<void> }[];
 }
 
-/** REDIS_URL, else a Redis already on 127.0.0.1:6379, else a private redis-server child. */
+/**
+ * REDIS_CLUSTER_NODES or REDIS_URL, else a Redis already on 127.0.0.1:6379, else a private
+ * redis-server child.
+ */
 export async function resolveRedis(
   config: Config,
   logger: Logger,
   localPort = 6379,
-): Promise<{ url: string; server?: RedisServer }> {
-  if (config.env.REDIS_URL) return { url: config.env.REDIS_URL };
-  if (await answers('127.0.0.1', localPort)) return { url: `redis://127.0.0.1:${localPort}` };
+): Promise<{ target: RedisTarget; server?: RedisServer }> {
+  if (config.redis !== undefined) return { target: config.redis };
+  if (await answers('127.0.0.1', localPort)) return { target: `redis://127.0.0.1:${localPort}` };
   try {
     const server = await startRedisServer();
     logger.warn(
       { url: server.url },
       'no REDIS_URL and nothing on 127.0.0.1:6379: started a private redis-server (data is lost on exit)',
     );
-    return { url: server.url, server };
+    return { target: server.url, server };
   } catch {
     process.stderr.write(
       'fax: no Redis: set REDIS_URL=redis://host:6379, or install Redis (apt-get install redis-server / brew install redis)\n',
@@ -70,7 +74,7 @@ export async function resolveRuntime(config: Config, needsTelnyx: boolean): Prom
   }
   return {
     runtime: createRuntime(config, {
-      redisUrl: redis.url,
+      redisTarget: redis.target,
       logger,
       telnyx,
       webhookUrl: env.FAX_WEBHOOK_URL ?? (config.sandbox ? localWebhook : undefined),

@@ -9,7 +9,7 @@ import { createProducer } from './producer.ts';
 export async function startProducerService(runtime: Runtime, port = runtime.config.env.PRODUCER_PORT) {
   const { env } = runtime.config;
   const logger = runtime.logger.child({ service: 'producer' });
-  const redis = connectRedis(runtime.redisUrl, { failFast: true, name: 'fax-producer' });
+  const redis = connectRedis(runtime.redisTarget, { failFast: true, name: 'fax-producer' });
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await waitReady(redis);
   const telnyx = createTelnyxClient({

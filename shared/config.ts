@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { isE164 } from './phone.ts';
+import { ClusterNodesError, clusterKeyProblems, parseClusterNodes } from './redis-cluster.ts';
+import type { RedisTarget } from './redis.ts';
 import { loadRetryPolicy, type RetryPolicy, RetryPolicyError } from './retry-policy.ts';
 
 /**
@@ -29,9 +31,21 @@ const ed25519PublicKey = z
     'must be a base64 Ed25519 public key (32 bytes)',
   );
 
-const envSchema = z.object({
+const envFields = z.object({
   NODE_ENV: optional(z.string()),
   REDIS_URL: optional(z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })),
+  /** A Redis Cluster instead: seed nodes, `host:port` or `redis[s]://[user:password@]host:port`, comma-separated. */
+  REDIS_CLUSTER_NODES: optional(
+    z.string().transform((value, ctx) => {
+      try {
+        return parseClusterNodes(value);
+      } catch (error) {
+        if (!(error instanceof ClusterNodesError)) throw error;
+        ctx.addIssue({ code: 'custom', message: error.message });
+        return z.NEVER;
+      }
+    }),
+  ),
   TELNYX_API_KEY: optional(z.string().min(1)),
   TELNYX_BASE_URL: z.preprocess(emptyAsUnset, httpUrl.default('https://api.telnyx.com/v2')),
   TELNYX_PUBLIC_KEY: optional(ed25519PublicKey),
@@ -64,11 +78,11 @@ const envSchema = z.object({
   PRODUCER_PORT: port(3000),
   WEBHOOK_PORT: port(3001),
   SIMULATOR_PORT: port(3002),
-  FAX_KEY_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9:_{}-]+$/, 'may hold letters, digits and :_-{} only')
-    .default('fax'),
-  FAX_STREAM_KEY: z.string().min(1).default('fax:events'),
+  /** Defaults: `fax` and `fax:events`; on a Redis Cluster `{fax}` and `<prefix>:events` (one hash tag). */
+  FAX_KEY_PREFIX: optional(
+    z.string().regex(/^[A-Za-z0-9:_{}-]+$/, 'may hold letters, digits and :_-{} only'),
+  ),
+  FAX_STREAM_KEY: optional(z.string().min(1)),
   FAX_STREAM_MAXLEN: positiveInt(1_000_000),
   /** Stream entries older than this are trimmed too (checked every minute); unset: by length only. */
   FAX_STREAM_MAX_AGE_SECONDS: optional(z.coerce.number().positive()),
@@ -104,10 +118,34 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Env = z.infer<typeof envSchema>;
+/** Key names default by where they live: on a cluster they share one hash tag, so one slot. */
+const envSchema = envFields
+  .transform((env) => {
+    const cluster = env.REDIS_CLUSTER_NODES !== undefined;
+    const prefix = env.FAX_KEY_PREFIX ?? (cluster ? '{fax}' : 'fax');
+    const stream = env.FAX_STREAM_KEY ?? (cluster ? `${prefix}:events` : 'fax:events');
+    return { ...env, FAX_KEY_PREFIX: prefix, FAX_STREAM_KEY: stream };
+  })
+  .superRefine((env, ctx) => {
+    if (env.REDIS_CLUSTER_NODES === undefined) return;
+    if (env.REDIS_URL !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REDIS_CLUSTER_NODES'],
+        message: 'set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both',
+      });
+    }
+    for (const problem of clusterKeyProblems(env.FAX_KEY_PREFIX, env.FAX_STREAM_KEY)) {
+      ctx.addIssue({ code: 'custom', message: problem });
+    }
+  });
+
+export type Env = z.output<typeof envSchema>;
 
 export interface Config {
   readonly env: Env;
+  /** The Redis configured (REDIS_CLUSTER_NODES, else REDIS_URL); undefined: look for a local one. */
+  readonly redis: RedisTarget | undefined;
   /** The retry policy: the defaults with FAX_RETRY_POLICY laid over them. */
   readonly retryPolicy: RetryPolicy;
   /** No real Telnyx key: the simulator stands in for Telnyx. */
@@ -128,7 +166,12 @@ export class ConfigError extends Error {
 export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
   const parsed = envSchema.safeParse(source);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+    throw new ConfigError(
+      parsed.error.issues.map((issue) =>
+        // Cross-variable problems name their variable in the message itself.
+        issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
+      ),
+    );
   }
   const env = parsed.data;
   const production = env.NODE_ENV === 'production';
@@ -145,5 +188,6 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     if (!(error instanceof RetryPolicyError)) throw error;
     throw new ConfigError([error.message]);
   }
-  return Object.freeze({ env: Object.freeze(env), sandbox, production, retryPolicy });
+  const redis = env.REDIS_CLUSTER_NODES ?? env.REDIS_URL;
+  return Object.freeze({ env: Object.freeze(env), redis, sandbox, production, retryPolicy });
 }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 
 /**
  * Every Redis key the pipeline uses, built here and nowhere else.
- * BullMQ's own keys live under `${prefix}:bull:${queue}:*`.
+ * BullMQ's own keys live under `${prefix}:bull:${queue}:*`. Every key starts with the prefix or the
+ * stream key: on a Redis Cluster both carry one hash tag (`{fax}`), so every key is in one slot.
  */
 export interface Keys {
   readonly prefix: string;

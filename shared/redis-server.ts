@@ -39,6 +39,8 @@ export interface StartRedisOptions {
   /** Keep an append-only file, fsynced on every write (nothing acknowledged is lost), for restart tests. */
   readonly appendOnly?: boolean;
   readonly dir?: string;
+  /** Start as a Redis Cluster node (not yet part of a cluster), its cluster bus on `busPort`. */
+  readonly cluster?: { readonly busPort: number };
 }
 
 export async function startRedisServer(options: StartRedisOptions = {}): Promise<RedisServer> {
@@ -61,6 +63,16 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       dir,
       '--maxmemory-policy',
       'noeviction',
+      ...(options.cluster
+        ? [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--cluster-port',
+            String(options.cluster.busPort),
+          ]
+        : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisClusterTarget } from './redis-cluster.ts';
 
-export type { Redis };
+export type { Cluster, Redis };
+
+/** Where Redis is: a `redis://` / `rediss://` URL for one server, or a Redis Cluster. */
+export type RedisTarget = string | RedisClusterTarget;
 
 const read = (path: string) => readFileSync(new URL(`./scripts/${path}.lua`, import.meta.url), 'utf8');
 /** A script with helper libraries (scripts/lib/*.lua) in front of it. */
@@ -9,7 +13,12 @@ const withLibs = (name: string, libs: readonly string[]) =>
   [...libs.map((lib) => read(`lib/${lib}`)), read(name)].join('\n');
 const withSlots = (name: string) => withLibs(name, ['slots']);
 
-/** Lua scripts, each with its contract header in shared/scripts. */
+/**
+ * Lua scripts, each with its contract header in shared/scripts. Every one declares at least one key:
+ * on a Redis Cluster a script runs on the node of its first key. Keys a script builds from the prefix
+ * itself (the slot scripts') share the declared keys' hash tag, so they are in the same slot (config.ts
+ * refuses key names without one on a cluster).
+ */
 const SCRIPTS = {
   applyEvent: { lua: withSlots('apply-event'), numberOfKeys: 6 },
   acquireSlots: { lua: withLibs('acquire-slots', ['slots', 'rate']), numberOfKeys: 3 },
@@ -25,8 +34,8 @@ const SCRIPTS = {
 
 type ScriptName = keyof typeof SCRIPTS;
 
-/** A Redis connection with our scripts defined on it. */
-export type FaxRedis = Redis & {
+/** A connection to one Redis or to a Redis Cluster, with our scripts defined on it. */
+export type FaxRedis = (Redis | Cluster) & {
   [K in ScriptName]: (...args: (string | number)[]) => Promise<unknown>;
 };
 
@@ -39,14 +48,31 @@ export interface RedisConnectOptions {
   readonly name?: string;
 }
 
-export function connectRedis(url: string, options: RedisConnectOptions = {}): FaxRedis {
+const reconnectDelay = (times: number) => Math.min(times * 100, 2000);
+
+/** Connects to one Redis (a URL) or a Redis Cluster; BullMQ takes either as its `connection`. */
+export function connectRedis(target: RedisTarget, options: RedisConnectOptions = {}): FaxRedis {
   const base: RedisOptions = {
     connectionName: options.name ?? 'fax',
     maxRetriesPerRequest: options.failFast ? 1 : null,
-    enableOfflineQueue: !options.failFast,
-    retryStrategy: (times) => Math.min(times * 100, 2000),
   };
-  const redis = new Redis(url, base) as FaxRedis;
+  const redis = (
+    typeof target === 'string'
+      ? new Redis(target, { ...base, enableOfflineQueue: !options.failFast, retryStrategy: reconnectDelay })
+      : new Cluster(
+          target.nodes.map(({ host, port }) => ({ host, port })),
+          {
+            redisOptions: {
+              ...base,
+              ...(target.username === undefined ? {} : { username: target.username }),
+              ...(target.password === undefined ? {} : { password: target.password }),
+              ...(target.tls ? { tls: {} } : {}),
+            },
+            enableOfflineQueue: !options.failFast,
+            clusterRetryStrategy: reconnectDelay,
+          },
+        )
+  ) as FaxRedis;
   for (const [name, { lua, numberOfKeys }] of Object.entries(SCRIPTS)) {
     redis.defineCommand(name, { lua, numberOfKeys });
   }
@@ -54,7 +80,7 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Fa
 }
 
 /** Resolves once the connection is ready, or rejects with the connection error. */
-export async function waitReady(redis: Redis, timeoutMs = 5000): Promise<void> {
+export async function waitReady(redis: Redis | Cluster, timeoutMs = 5000): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => done(new Error(`Redis not ready after ${timeoutMs} ms`)), timeoutMs);

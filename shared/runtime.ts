@@ -1,14 +1,15 @@
 import type { Config } from './config.ts';
 import type { EventSink } from './events.ts';
 import { createKeys, type Keys } from './keys.ts';
-import type { FaxRedis } from './redis.ts';
+import type { FaxRedis, RedisTarget } from './redis.ts';
 import type { Logger } from './logger.ts';
 import { type SlotSettings, slotSettings } from './slots/settings.ts';
 
 /** What every service is started with: parsed config and the resolved outside world. */
 export interface Runtime {
   readonly config: Config;
-  readonly redisUrl: string;
+  /** One Redis (a URL) or a Redis Cluster. */
+  readonly redisTarget: RedisTarget;
   readonly keys: Keys;
   readonly logger: Logger;
   /** Telnyx as resolved at start: the real API, or the simulator in sandbox mode. */
@@ -45,7 +46,7 @@ export function eventSink(runtime: Runtime, redis: FaxRedis): EventSink {
 /** The runtime for a parsed config and the Redis, Telnyx and webhook address resolved for it. */
 export function createRuntime(
   config: Config,
-  world: Pick<Runtime, 'redisUrl' | 'logger' | 'telnyx' | 'webhookUrl'>,
+  world: Pick<Runtime, 'redisTarget' | 'logger' | 'telnyx' | 'webhookUrl'>,
 ): Runtime {
   const { env } = config;
   return {

@@ -166,7 +166,7 @@ test('fax events --follow prints new entries as they happen and stops on SIGTERM
 
 test('with no REDIS_URL and nothing on the local port, start-up runs a private redis-server', async (t) => {
   const port = await freePort();
-  const { server, url } = await resolveRedis(loadConfig({}), createLogger('silent', 'test'), port);
+  const { server, target: url } = await resolveRedis(loadConfig({}), createLogger('silent', 'test'), port);
   t.truthy(server);
   t.teardown(() => server?.stop());
   const redis = connectRedis(url);
@@ -175,5 +175,5 @@ test('with no REDIS_URL and nothing on the local port, start-up runs a private r
   // And with that Redis answering, the next process uses it instead of starting another.
   const again = await resolveRedis(loadConfig({}), createLogger('silent', 'test'), server?.port);
   t.is(again.server, undefined);
-  t.is(again.url, url);
+  t.is(again.target, url);
 });

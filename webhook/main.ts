@@ -18,7 +18,7 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
     );
   }
   const publicKey = telnyxPublicKey(runtime.telnyx.publicKey);
-  const redis = connectRedis(runtime.redisUrl, { failFast: true, name: 'fax-webhook' });
+  const redis = connectRedis(runtime.redisTarget, { failFast: true, name: 'fax-webhook' });
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await waitReady(redis);
   const { queue, handoff } = await startHandoff(runtime, redis, logger);

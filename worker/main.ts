@@ -18,7 +18,7 @@ export async function startWorkerService(
 ): Promise<Service> {
   const { env } = runtime.config;
   const logger = runtime.logger.child({ service: 'worker' });
-  const redis = connectRedis(runtime.redisUrl, { name: 'fax-worker' });
+  const redis = connectRedis(runtime.redisTarget, { name: 'fax-worker' });
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await waitReady(redis);
   const telnyx = createTelnyxClient({

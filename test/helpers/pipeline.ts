@@ -5,7 +5,7 @@ import { loadConfig } from '../../shared/config.ts';
 import { parseStreamEntry, type StreamEntry } from '../../shared/events.ts';
 import type { Keys } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { connectRedis, type FaxRedis } from '../../shared/redis.ts';
+import { connectRedis, type FaxRedis, type RedisTarget } from '../../shared/redis.ts';
 import { createRuntime, type Runtime } from '../../shared/runtime.ts';
 import { startSimulatorService } from '../../simulator/main.ts';
 import type { SimulatorOptionsInput } from '../../simulator/options.ts';
@@ -15,6 +15,7 @@ import { startWorkerService } from '../../worker/main.ts';
 import type { SlotKeeperOptions } from '../../worker/slot-keeper.ts';
 import type { SlotSettings } from '../../shared/slots/settings.ts';
 import { testRedis } from './redis.ts';
+import type { TestCluster } from './redis-cluster.ts';
 
 export interface TestPipeline {
   readonly producerUrl: string;
@@ -47,6 +48,8 @@ export interface PipelineOptions {
   readonly slots?: Partial<SlotSettings>;
   /** A Redis of the test's own (e.g. one it restarts) instead of a fresh one. */
   readonly redisUrl?: string;
+  /** A Redis Cluster (test/helpers/redis-cluster.ts) instead of one Redis; keys get a hash tag. */
+  readonly cluster?: TestCluster;
 }
 
 /** The whole pipeline in this process, on free ports, against a test Redis and the simulator. */
@@ -54,11 +57,22 @@ export async function startPipeline(
   t: ExecutionContext,
   options: PipelineOptions = {},
 ): Promise<TestPipeline> {
-  const redisInfo = options.redisUrl
-    ? { url: options.redisUrl, prefix: `t${randomUUID().slice(0, 8)}` }
-    : await testRedis(t);
+  const redisInfo: { target: RedisTarget; prefix: string; env: Record<string, string> } = options.cluster
+    ? {
+        target: options.cluster.target,
+        prefix: `{t${randomUUID().slice(0, 8)}}`,
+        // REDIS_URL emptied: a child process must not inherit one beside the cluster.
+        env: { REDIS_CLUSTER_NODES: options.cluster.nodes, REDIS_URL: '' },
+      }
+    : await oneRedis();
+  async function oneRedis() {
+    const { url, prefix } = options.redisUrl
+      ? { url: options.redisUrl, prefix: `t${randomUUID().slice(0, 8)}` }
+      : await testRedis(t);
+    return { target: url, prefix, env: { REDIS_URL: url } };
+  }
   const env = {
-    REDIS_URL: redisInfo.url,
+    ...redisInfo.env,
     FAX_KEY_PREFIX: redisInfo.prefix,
     FAX_STREAM_KEY: `${redisInfo.prefix}:events`,
     LOG_LEVEL: 'silent',
@@ -75,7 +89,7 @@ export async function startPipeline(
   });
   t.teardown(() => sim.close());
   const resolved = createRuntime(config, {
-    redisUrl: redisInfo.url,
+    redisTarget: redisInfo.target,
     logger,
     telnyx: { apiKey: 'test-key', baseUrl: `${sim.url}/v2`, publicKey: sim.simulator.publicKey },
     webhookUrl: undefined,
@@ -92,7 +106,7 @@ export async function startPipeline(
   }
   const producer = await startProducerService(runtime, 0);
   t.teardown(() => producer.close());
-  const redis = connectRedis(redisInfo.url);
+  const redis = connectRedis(redisInfo.target);
   redis.on('error', () => undefined); // a test may stop Redis on purpose
   t.teardown(() => redis.disconnect());
 

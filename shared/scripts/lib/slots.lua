@@ -20,6 +20,8 @@
   Fax record fields: slots (held scopes, one per line), parked_on, seq, job_id, capacity_retries,
   due_at (a scheduled fax's send_at; its place in line and time-to-live count from it).
   Times are Redis server time, never a worker's clock.
+  On a Redis Cluster the prefix holds the hash tag of every key the scripts declare (config.ts makes
+  sure of it), so the names built here are in the declared keys' slot, on the node the script runs on.
 ]]
 local S
 
