@@ -4,12 +4,15 @@ import { startSimulatorService } from '../simulator/main.ts';
 import { startWebhookService } from '../webhook/main.ts';
 import { startWorkerService } from '../worker/main.ts';
 import { configOrExit, resolveRuntime } from './runtime.ts';
-import { createLogger } from '../shared/logger.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
 
 export const PARTS = ['all', 'producer', 'worker', 'webhook', 'simulator'] as const;
 export type Part = (typeof PARTS)[number];
 
-/** `fax start <part>`: runs one part (or all) until SIGINT/SIGTERM, then closes everything and exits 0. */
+/**
+ * `fax start <part>`: runs one part (or all) until SIGINT/SIGTERM, then closes everything gracefully
+ * and exits 0 — or 1 if that took longer than FAX_SHUTDOWN_SECONDS.
+ */
 export async function startCommand(part: Part): Promise<void> {
   const config = configOrExit();
   const { env } = config;
@@ -23,7 +26,7 @@ export async function startCommand(part: Part): Promise<void> {
         webhookUrl: env.FAX_WEBHOOK_URL ?? `http://127.0.0.1:${env.WEBHOOK_PORT}/webhooks/telnyx`,
       }),
     );
-    onSignal(closers, logger);
+    onSignal(closers, logger, env.FAX_SHUTDOWN_SECONDS);
     return;
   }
 
@@ -45,21 +48,47 @@ export async function startCommand(part: Part): Promise<void> {
     );
   }
   // Stop taking work first (HTTP, worker), then the infrastructure they use.
+  // In `all`, the producer stops first and the webhook service last, so webhooks of faxes the worker
+  // is still sending keep being taken in.
   closers.push(...services.reverse(), ...infrastructure.reverse());
-  onSignal(closers, runtime.logger);
+  onSignal(closers, runtime.logger, env.FAX_SHUTDOWN_SECONDS);
 }
 
+/**
+ * Graceful shutdown: each part in turn stops taking work and finishes or hands back what it holds.
+ * Past the deadline the process exits anyway (1): a job it still held is taken over by another worker
+ * once its lock runs out (FAX_WORKER_LOCK_SECONDS), which asks Telnyx before sending anything again.
+ * A second signal exits at once, the same way.
+ */
 function onSignal(
   closers: { name: string; close(): Promise<void> }[],
-  logger: { info: (msg: string) => void },
+  logger: Logger,
+  deadlineSeconds: number,
 ) {
   let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
+  let closing = '';
+  const giveUp = (why: string) => {
+    logger.error({ closing }, `${why}: exiting with work unfinished; other workers take over its jobs`);
+    process.exit(1);
+  };
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) giveUp(`${signal} again while shutting down`);
     stopping = true;
-    logger.info('shutting down');
-    for (const closer of closers) await closer.close();
-    process.exit(0);
+    logger.info({ signal, deadlineSeconds }, 'shutting down');
+    const timer = setTimeout(() => giveUp('shutdown deadline passed'), deadlineSeconds * 1000);
+    let failed = false;
+    for (const closer of closers) {
+      closing = closer.name;
+      try {
+        await closer.close();
+      } catch (error) {
+        failed = true;
+        logger.error({ err: error, closing }, 'closing failed');
+      }
+    }
+    clearTimeout(timer);
+    logger.info('stopped');
+    process.exit(failed ? 1 : 0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

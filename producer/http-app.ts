@@ -12,6 +12,7 @@ import {
 } from '../shared/errors.ts';
 import { coerceFormFields } from '../shared/fax-request.ts';
 import type { Logger } from '../shared/logger.ts';
+import { type OpsDeps, opsRoutes } from '../shared/ops-routes.ts';
 import { errorBody, fieldErrors } from '../shared/telnyx-errors.ts';
 import { faxResource, queuedFaxResource } from './fax-resource.ts';
 import type { Producer } from './producer.ts';
@@ -22,6 +23,10 @@ export interface ProducerAppDeps {
   /** When set, every request needs `Authorization: Bearer <apiToken>`. */
   readonly apiToken?: string | undefined;
   readonly bodyLimit?: string;
+  /** `/healthz`, `/readyz` and `/metrics` (probes without the token). */
+  readonly ops?: OpsDeps;
+  /** The queue dashboard (producer/dashboard.ts), which checks the token itself. */
+  readonly dashboard?: Koa.Middleware;
 }
 
 /**
@@ -43,6 +48,9 @@ export function createProducerApp(deps: ProducerAppDeps): Koa {
       ctx.body = body;
     }
   });
+
+  if (deps.ops) app.use(opsRoutes(deps.ops));
+  if (deps.dashboard) app.use(deps.dashboard);
 
   app.use(async (ctx, next) => {
     if (deps.apiToken !== undefined && !bearerMatches(ctx.get('authorization'), deps.apiToken)) {

@@ -1,11 +1,14 @@
 import { listen } from '../shared/http-server.ts';
+import { openQueues } from '../shared/metrics/redis-state.ts';
+import { NotReadyError, redisAnswers } from '../shared/ops-routes.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import type { Runtime, Service } from '../shared/runtime.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
+import { DASHBOARD_PATH, queueDashboard } from './dashboard.ts';
 import { createProducerApp } from './http-app.ts';
 import { createProducer } from './producer.ts';
 
-/** Starts the producer HTTP API on PRODUCER_PORT. */
+/** Starts the producer HTTP API on PRODUCER_PORT, with the probes, metrics and the queue dashboard. */
 export async function startProducerService(runtime: Runtime, port = runtime.config.env.PRODUCER_PORT) {
   const { env } = runtime.config;
   const logger = runtime.logger.child({ service: 'producer' });
@@ -29,15 +32,45 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
     idempotencySeconds: env.FAX_IDEMPOTENCY_SECONDS,
     mediaUrlHosts: env.FAX_MEDIA_URL_HOSTS,
     telnyx,
+    observer: runtime.metrics,
   });
-  const app = createProducerApp({ producer, logger, apiToken: env.FAX_API_TOKEN });
+  // The dashboard's and the metrics' view of the queues.
+  const queues = openQueues(redis, runtime.keys);
+  let stopping = false;
+  const app = createProducerApp({
+    producer,
+    logger,
+    apiToken: env.FAX_API_TOKEN,
+    ops: {
+      metrics: runtime.metrics,
+      apiToken: env.FAX_API_TOKEN,
+      async ready() {
+        if (stopping) throw new NotReadyError('shutting down');
+        await redisAnswers(redis);
+      },
+    },
+    dashboard: queueDashboard(queues, { apiToken: env.FAX_API_TOKEN }),
+  });
+  const unwatch = runtime.metrics.watchRedisState({
+    redis,
+    keys: runtime.keys,
+    slots: runtime.slots,
+    queues,
+  });
   const server = await listen(app, port, env.FAX_BIND_HOST);
-  logger.info({ url: server.url, auth: env.FAX_API_TOKEN !== undefined }, 'producer API listening');
+  logger.info(
+    { url: server.url, dashboard: `${server.url}${DASHBOARD_PATH}`, auth: env.FAX_API_TOKEN !== undefined },
+    'producer API listening',
+  );
   return {
     name: 'producer',
     url: server.url,
     async close() {
+      // Requests already received are answered (a fax in the middle of being stored is stored).
+      stopping = true;
       await server.close();
+      unwatch();
+      for (const queue of queues) await queue.close();
       await producer.close();
       await telnyx.close();
       redis.disconnect();

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { applyEvent, type EventSink, newEventId } from '../shared/events.ts';
+import { applyEvent, type EventObserver, type EventSink, newEventId } from '../shared/events.ts';
 import {
   FaxCancelError,
   FaxNotFoundError,
@@ -45,6 +45,8 @@ export interface ProducerDeps {
   readonly mediaUrlHosts?: readonly string[] | undefined;
   /** Telnyx, to cancel faxes already there (without it, only faxes still queued can be cancelled). */
   readonly telnyx?: TelnyxClient;
+  /** Told of every event the producer records (metrics). */
+  readonly observer?: EventObserver;
 }
 
 export interface SendOptions {
@@ -111,6 +113,7 @@ export function createProducer(deps: ProducerDeps): Producer {
     streamMaxLen: deps.streamMaxLen ?? 1_000_000,
     slots: deps.slots ?? defaultSlotSettings(keys.prefix),
     retryPolicy: deps.retryPolicy ?? defaultRetryPolicy(),
+    observer: deps.observer,
   };
   const queue = new Queue<FaxJobData>(FAX_QUEUE, { connection: redis, prefix: keys.bullPrefix });
   queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));

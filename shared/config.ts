@@ -115,6 +115,10 @@ const envFields = z.object({
   FAX_RETRY_POLICY: optional(z.string().min(1)),
   /** Multiplies every retry wait and the time-to-live (tests and demos: 0.001). */
   FAX_RETRY_DELAY_SCALE: z.coerce.number().positive().default(1),
+  /** A worker's health and metrics port (/healthz, /readyz, /metrics); unset: none (0: any free port). */
+  FAX_WORKER_HEALTH_PORT: optional(z.coerce.number().int().min(0).max(65535)),
+  /** On SIGTERM/SIGINT, how long a process may take to finish or hand back its work before it exits. */
+  FAX_SHUTDOWN_SECONDS: z.coerce.number().positive().default(25),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -60,6 +60,24 @@ export interface ApplyResult {
   readonly retryAt: number | undefined;
   /** Set when a channel-limit failure lowered a scope's limit. */
   readonly lowered: { readonly scope: string; readonly limit: number } | undefined;
+  /** The fax's moments, for latency metrics (ms; 0 = unknown). */
+  readonly times: FaxTimes;
+}
+
+export interface FaxTimes {
+  /** When the fax was first due: queued, or its `send_at`. */
+  readonly firstDue: number;
+  /** When its current attempt was due (the first, or a retry's moment). */
+  readonly attemptDue: number;
+  /** When Telnyx accepted its current attempt, before this event. */
+  readonly submittedAt: number;
+  /** When this event was recorded (Redis time). */
+  readonly recordedAt: number;
+}
+
+/** Told of every recorded event, in the process that recorded it (metrics). */
+export interface EventObserver {
+  applied(event: FaxEvent, result: ApplyResult): void;
 }
 
 const OUTCOMES = ['duplicate', 'applied', 'published', 'exists', 'refused'] as const;
@@ -71,6 +89,7 @@ export interface EventSink {
   readonly slots: SlotSettings;
   /** Decides whether a failed fax is sent again. */
   readonly retryPolicy: RetryPolicy;
+  readonly observer?: EventObserver | undefined;
 }
 
 /**
@@ -135,10 +154,15 @@ export async function applyEvent(sink: EventSink, incoming: FaxEvent): Promise<A
     number,
     string,
     number,
+    number?,
+    number?,
+    number?,
+    number?,
   ];
   const [code, streamId, status, final, attempt, faxIdOut, telnyxFaxId, wake, requeued, lowered, limit] =
     reply;
-  return {
+  const [firstDue = 0, attemptDue = 0, submittedAt = 0, recordedAt = 0] = reply.slice(11) as number[];
+  const result: ApplyResult = {
     wake: wake ?? [],
     requeuedAttempt: requeued ? requeued : undefined,
     retryAt: requeued ? event.retryAt : undefined,
@@ -150,7 +174,10 @@ export async function applyEvent(sink: EventSink, incoming: FaxEvent): Promise<A
     attempt,
     faxId: faxIdOut ?? '',
     telnyxFaxId: telnyxFaxId ?? '',
+    times: { firstDue, attemptDue, submittedAt, recordedAt },
   };
+  sink.observer?.applied(event, result);
+  return result;
 }
 
 async function withRetryPlan(sink: EventSink, event: FaxEvent): Promise<FaxEvent> {

@@ -23,6 +23,7 @@ const SCRIPTS = {
   applyEvent: { lua: withSlots('apply-event'), numberOfKeys: 6 },
   acquireSlots: { lua: withLibs('acquire-slots', ['slots', 'rate']), numberOfKeys: 3 },
   releaseSlots: { lua: withSlots('release-slots'), numberOfKeys: 1 },
+  handBack: { lua: withSlots('hand-back'), numberOfKeys: 1 },
   renewLease: { lua: withSlots('renew-lease'), numberOfKeys: 1 },
   slotTick: { lua: withSlots('slot-tick'), numberOfKeys: 1 },
   leaveLine: { lua: withSlots('leave-line'), numberOfKeys: 1 },

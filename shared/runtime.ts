@@ -3,6 +3,7 @@ import type { EventSink } from './events.ts';
 import { createKeys, type Keys } from './keys.ts';
 import type { FaxRedis, RedisTarget } from './redis.ts';
 import type { Logger } from './logger.ts';
+import { createFaxMetrics, type FaxMetrics } from './metrics/fax-metrics.ts';
 import { type SlotSettings, slotSettings } from './slots/settings.ts';
 
 /** What every service is started with: parsed config and the resolved outside world. */
@@ -24,9 +25,14 @@ export interface Runtime {
   readonly streamMaxLen: number;
   /** Channel slot settings from the environment (limits, lease). */
   readonly slots: SlotSettings;
+  /** This process's metrics: every service started from this runtime counts into them. */
+  readonly metrics: FaxMetrics;
 }
 
-/** A started service: stop it and it has closed everything it opened. */
+/**
+ * A started service: stop it and it has closed everything it opened. Closing is graceful: it stops
+ * taking new work, then finishes or hands back what it holds (README: Operations).
+ */
 export interface Service {
   readonly name: string;
   close(): Promise<void>;
@@ -40,6 +46,7 @@ export function eventSink(runtime: Runtime, redis: FaxRedis): EventSink {
     streamMaxLen: runtime.streamMaxLen,
     slots: runtime.slots,
     retryPolicy: runtime.config.retryPolicy,
+    observer: runtime.metrics,
   };
 }
 
@@ -55,5 +62,6 @@ export function createRuntime(
     keys: createKeys(env.FAX_KEY_PREFIX, env.FAX_STREAM_KEY),
     streamMaxLen: env.FAX_STREAM_MAXLEN,
     slots: slotSettings(env, env.FAX_KEY_PREFIX),
+    metrics: createFaxMetrics(),
   };
 }

@@ -10,6 +10,7 @@ import { connectRedis, waitReady } from '../shared/redis.ts';
 import { slotSettings } from '../shared/slots/settings.ts';
 import { subscribe } from '../shared/subscribe.ts';
 import { startWorkerService } from '../worker/main.ts';
+import { sampleValue, scrape } from './helpers/metrics.ts';
 import { queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
 import { FAX_CLI, startFaxProcess } from './helpers/processes.ts';
 import { startRedisCluster, type TestCluster } from './helpers/redis-cluster.ts';
@@ -117,6 +118,12 @@ test('the whole pipeline on a 3-master Redis Cluster: every fax delivered once, 
   // The stream agrees: one final entry per fax, and the group got each of them once.
   const entries = await pipeline.entries();
   for (const id of ids) t.is(entries.filter((e) => e.fax_id === id && e.final).length, 1);
+  // The metrics read the shared state (queues, slots, stream) through the cluster too.
+  const samples = await scrape(pipeline.producerUrl);
+  t.is(sampleValue(samples, 'fax_redis_up'), 1);
+  t.is(sampleValue(samples, 'fax_delivered_total'), count);
+  t.is(sampleValue(samples, 'fax_channel_limit', { scope: 'account' }), 3);
+  t.is(sampleValue(samples, 'fax_stream_length'), entries.length);
   const seen = await consumed;
   t.false(stop.signal.aborted, 'the consumer saw every final entry in time');
   const finalsSeen = seen.filter((e) => e.final).map((e) => e.fax_id);

@@ -6,6 +6,8 @@ import type { Queue } from 'bullmq';
 import type { EventSink } from '../shared/events.ts';
 import { INBOUND_JOB_NAME, type InboundDocumentJob, inboundJobOptions } from '../shared/inbound.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { WebhookOutcome } from '../shared/metrics/fax-metrics.ts';
+import { type OpsDeps, opsRoutes } from '../shared/ops-routes.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
 import { inboundDocument, ingestWebhook, parseWebhook, WebhookPayloadError } from './ingest-webhook.ts';
 import { verifyTelnyxSignature, WebhookSignatureError } from './verify-signature.ts';
@@ -21,6 +23,8 @@ export interface WebhookAppDeps {
   readonly bodyLimit?: string;
   /** Seconds since the epoch; tests move it. */
   readonly now?: () => number;
+  /** `/healthz`, `/readyz`, `/metrics`, and the metrics webhooks are counted in. */
+  readonly ops?: OpsDeps;
 }
 
 /**
@@ -31,6 +35,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
   const app = new Koa();
   const router = new Router();
   const now = deps.now ?? (() => Date.now() / 1000);
+  const count = (outcome: WebhookOutcome) => deps.ops?.metrics.webhook(outcome);
 
   router.post('/webhooks/telnyx', async (ctx) => {
     let rawBody: Buffer;
@@ -43,6 +48,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       const status = (error as { status?: number }).status ?? 400;
       ctx.status = status === 413 ? 413 : 400;
       ctx.body = { error: status === 413 ? 'body too large' : 'body could not be read' };
+      count('invalid');
       return;
     }
     try {
@@ -60,6 +66,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       deps.logger.warn({ reason: error.code }, 'webhook signature rejected');
       ctx.status = 401;
       ctx.body = { error: error.code };
+      count('bad_signature');
       return;
     }
     let webhook: ReturnType<typeof parseWebhook>;
@@ -69,6 +76,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       if (!(error instanceof WebhookPayloadError)) throw error;
       ctx.status = 400;
       ctx.body = { error: error.message };
+      count('invalid');
       return;
     }
     try {
@@ -96,6 +104,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       );
       ctx.status = 200;
       ctx.body = { result: result.outcome };
+      count(result.outcome === 'duplicate' ? 'duplicate' : 'ok');
       // Stored: the answer is 200 whatever happens next; the slot keeper redoes a handoff lost here.
       await deps.handoff.after(result).catch((error: unknown) => {
         deps.logger.warn(
@@ -107,9 +116,11 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       deps.logger.error({ err: error, eventId: webhook.data.id }, 'webhook not stored; Telnyx will retry');
       ctx.status = 503;
       ctx.body = { error: 'temporarily unavailable' };
+      count('unavailable');
     }
   });
 
+  if (deps.ops) app.use(opsRoutes(deps.ops));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

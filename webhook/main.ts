@@ -2,6 +2,8 @@ import { Queue } from 'bullmq';
 import type { InboundDocumentJob } from '../shared/inbound.ts';
 import { INBOUND_QUEUE } from '../shared/keys.ts';
 import { listen } from '../shared/http-server.ts';
+import { openQueues } from '../shared/metrics/redis-state.ts';
+import { NotReadyError, redisAnswers } from '../shared/ops-routes.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import { eventSink, type Runtime, type Service } from '../shared/runtime.ts';
 import { startHandoff } from '../shared/slots/handoff.ts';
@@ -26,6 +28,7 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
     ? new Queue<InboundDocumentJob>(INBOUND_QUEUE, { connection: redis, prefix: runtime.keys.bullPrefix })
     : undefined;
   inboundQueue?.on('error', (error) => logger.warn({ err: error }, 'inbound queue connection error'));
+  let stopping = false;
   const app = createWebhookApp({
     handoff,
     sink: eventSink(runtime, redis),
@@ -34,6 +37,21 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
     ...(inboundQueue
       ? { inbound: { queue: inboundQueue, backoffMs: 5000 * env.FAX_RETRY_DELAY_SCALE } }
       : {}),
+    ops: {
+      metrics: runtime.metrics,
+      apiToken: env.FAX_API_TOKEN,
+      async ready() {
+        if (stopping) throw new NotReadyError('shutting down');
+        await redisAnswers(redis);
+      },
+    },
+  });
+  const watched = openQueues(redis, runtime.keys);
+  const unwatch = runtime.metrics.watchRedisState({
+    redis,
+    keys: runtime.keys,
+    slots: runtime.slots,
+    queues: watched,
   });
   const server = await listen(app, port, env.FAX_BIND_HOST);
   logger.info({ url: `${server.url}/webhooks/telnyx` }, 'webhook service listening');
@@ -41,7 +59,12 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
     name: 'webhook',
     url: server.url,
     async close() {
+      // New connections are refused (Telnyx retries them elsewhere or later); webhooks already
+      // received are stored and answered before Redis is let go.
+      stopping = true;
       await server.close();
+      unwatch();
+      for (const watchedQueue of watched) await watchedQueue.close();
       await inboundQueue?.close();
       await queue.close();
       redis.disconnect();

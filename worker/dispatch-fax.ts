@@ -3,12 +3,13 @@ import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { encodeClientState } from '../shared/client-state.ts';
 import { type ApplyResult, applyEvent, type EventSink, type FaxEvent, newEventId } from '../shared/events.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { DispatchResult, FaxMetrics, PostOutcome } from '../shared/metrics/fax-metrics.ts';
 import type { FaxJobData } from '../shared/queue.ts';
 import { telnyxFields } from '../shared/fax-request.ts';
 import { expiresAt } from '../shared/retry-policy.ts';
 import { nextOpening } from '../shared/sending-window.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
-import { acquireSlots, holdUntil, isWoken, releaseSlots } from '../shared/slots/slots.ts';
+import { acquireSlots, handBack, holdUntil, isWoken, releaseSlots } from '../shared/slots/slots.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
 import type { SubmitOutcome, TelnyxClient, TelnyxFax } from '../shared/telnyx-client.ts';
 import { findEarlierSubmission } from './find-submission.ts';
@@ -27,6 +28,13 @@ export interface DispatchDeps extends EventSink {
   readonly backoffMs: number;
   /** Sent to Telnyx as `webhook_url`, so its webhooks reach our webhook service. */
   readonly webhookUrl?: string | undefined;
+  /**
+   * Aborted when the worker shuts down: a job not yet sending hands its fax back to the queue (its
+   * slots freed) instead of waiting for its turn or for Telnyx's 429s to end; a POST already on its
+   * way is waited for and recorded.
+   */
+  readonly stopping?: AbortSignal;
+  readonly metrics?: FaxMetrics;
 }
 
 /** A submission that may succeed on another try (BullMQ retries it with backoff). */
@@ -49,6 +57,8 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   const attempt = job.data.attempt ?? 1;
   const jobId = job.id ?? faxId;
   const log = deps.logger.child({ faxId, attempt });
+  const count = (result: DispatchResult) => deps.metrics?.dispatched(result);
+  const stopped = () => deps.stopping?.aborted === true;
   const slot = await acquireSlots(deps, {
     faxId,
     jobId,
@@ -57,12 +67,14 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   });
   if (slot.kind === 'unknown') throw new UnrecoverableError(`no record for fax ${faxId}`);
   if (slot.kind === 'moved-on') {
+    count('moved_on');
     log.info({ status: slot.status, current: slot.attempt }, 'attempt already dispatched; nothing to do');
     return;
   }
   if (slot.kind === 'not-yet') {
     // Scheduled: the job was delayed to its send_at; one that runs early waits again, holding nothing.
     await job.moveToDelayed(slot.dueAt, token);
+    count('scheduled');
     throw new DelayedError();
   }
   await deps.handoff.wake(slot.wake);
@@ -72,6 +84,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     await job.moveToDelayed(Date.now() + deps.slots.leaseMs, token);
     // A slot that freed while the job was still active could not promote it: it does so itself.
     if (await isWoken(deps, faxId)) await deps.handoff.wake([jobId]);
+    count('parked');
     log.debug({ scope: slot.scope }, 'waiting for a channel slot');
     throw new DelayedError();
   }
@@ -83,8 +96,9 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     await deps.handoff.after(result);
     return result;
   };
-  const failSubmission = (detail: string, payload: unknown = {}) =>
-    recordOutcome({
+  const failSubmission = (detail: string, payload: unknown = {}) => {
+    count('failed');
+    return recordOutcome({
       ...event,
       eventType: OWN_EVENTS.failed,
       status: 'failed',
@@ -92,10 +106,23 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       detail,
       payload,
     });
-  /** Back to BullMQ's delayed set until `at`, holding the slots, using no attempt. */
-  const waitUntil = async (at: number, why: string): Promise<never> => {
+  };
+  /** Back to BullMQ's delayed set until `at`, using no attempt (slots and mark left as they are). */
+  const waitUntil = async (at: number, why: string, result: DispatchResult = 'uncertain'): Promise<never> => {
     await job.moveToDelayed(at, token);
+    count(result);
     log.info({ at: new Date(at).toISOString() }, why);
+    throw new DelayedError();
+  };
+  /**
+   * Shutting down before this run sent anything that may have reached Telnyx: the slots go back, the
+   * submitting mark is cleared, and the job is due again at once, for another (or the next) worker.
+   */
+  const handBackUnsent = async (): Promise<never> => {
+    await deps.handoff.wake(await handBack(deps, faxId, attempt));
+    await job.moveToDelayed(Date.now(), token);
+    count('handed_back');
+    log.info('shutting down: fax handed back to the queue, unsent');
     throw new DelayedError();
   };
 
@@ -114,10 +141,13 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
         since: slot.interruptedAt,
       });
     } catch (error) {
+      // Shutting down mid-lookup: the question stays open (slots and mark kept) for the next run.
+      if (stopped()) await waitUntil(Date.now(), 'shutting down: lookup left to the next run', 'handed_back');
       log.warn({ err: error }, 'cannot tell whether an interrupted POST reached Telnyx; asking again later');
       await waitUntil(Date.now() + deps.settleMs, 'asking Telnyx again later');
     }
     if (earlier) {
+      count('found');
       await recordOutcome({
         ...event,
         eventType: OWN_EVENTS.submitted,
@@ -140,8 +170,9 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   }
 
   const expires = expiresAt(deps.retryPolicy, slot.createdAt, slot.request.ttl_seconds);
-  const expire = (detail: string) =>
-    recordOutcome({
+  const expire = (detail: string) => {
+    count('expired');
+    return recordOutcome({
       ...event,
       eventType: OWN_EVENTS.failed,
       status: 'failed',
@@ -149,6 +180,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       detail,
       payload: {},
     });
+  };
   if (Date.now() > expires) {
     await expire(`not sent: its time-to-live ran out at ${new Date(expires).toISOString()}`);
     return;
@@ -165,14 +197,20 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     if (opensAt > Date.now()) {
       // Nothing was sent: the slots go to the next fax, and this one runs again when the window opens.
       await deps.handoff.wake(await holdUntil(deps, faxId, attempt, opensAt));
-      await waitUntil(opensAt, 'sending window closed: held until it opens');
+      await waitUntil(opensAt, 'sending window closed: held until it opens', 'scheduled');
     }
   }
 
+  if (stopped()) await handBackUnsent();
   if (slot.waitMs > 0) {
-    await sleep(slot.waitMs);
-    // A 429 elsewhere while this fax waited for its turn pauses it too.
-    await deps.limiter.waitOutPause();
+    try {
+      await sleep(slot.waitMs, undefined, deps.stopping ? { signal: deps.stopping } : {});
+      // A 429 elsewhere while this fax waited for its turn pauses it too.
+      await deps.limiter.waitOutPause();
+    } catch (error) {
+      if (stopped()) await handBackUnsent();
+      throw error;
+    }
   }
   const webhookUrl = deps.webhookUrl ?? callerWebhook;
   const outcome = await submitThrottled(deps, log, {
@@ -182,7 +220,10 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   });
 
   switch (outcome.kind) {
+    case 'stopped':
+      return handBackUnsent();
     case 'accepted':
+      count('submitted');
       await recordOutcome({
         ...event,
         eventType: OWN_EVENTS.submitted,
@@ -193,6 +234,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       log.info({ telnyxFaxId: outcome.fax.id }, 'fax accepted by Telnyx');
       return;
     case 'rejected':
+      count('rejected');
       await recordOutcome({
         ...event,
         eventType: OWN_EVENTS.failed,
@@ -219,26 +261,43 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       }
       // Certainly no fax was created: its channel is free again.
       await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
-      if (failedPosts < deps.submitAttempts) throw new RetryableSubmitError(outcome.detail);
+      if (failedPosts < deps.submitAttempts) {
+        count('retry');
+        throw new RetryableSubmitError(outcome.detail);
+      }
       await failSubmission(outcome.detail, { http_status: outcome.status ?? null });
       return;
     }
   }
 }
 
+const postOutcome = (outcome: SubmitOutcome): PostOutcome => {
+  if (outcome.kind !== 'retryable') return outcome.kind;
+  if (outcome.status === 429) return 'rate_limited';
+  return outcome.ambiguous ? 'uncertain' : 'failed';
+};
+
 /**
  * POSTs the fax (its turn under the shared rate limit was reserved with its slots). A 429 pauses every worker for the
  * time Telnyx gives (or a doubling backoff) and the same attempt is sent again: throttling never uses
- * up a fax's attempts, and its slot stays held, since nobody may send meanwhile anyway.
+ * up a fax's attempts, and its slot stays held, since nobody may send meanwhile anyway. Shutting down
+ * ends the loop before the next POST (`stopped`: nothing on the way, and every 429 created nothing).
  */
 async function submitThrottled(
   deps: DispatchDeps,
   log: Logger,
   request: Parameters<TelnyxClient['submitFax']>[0],
-): Promise<SubmitOutcome> {
+): Promise<SubmitOutcome | { readonly kind: 'stopped' }> {
   for (let throttled = 0; ; throttled++) {
-    if (throttled > 0) await deps.limiter.take();
+    try {
+      if (throttled > 0) await deps.limiter.take();
+    } catch (error) {
+      if (deps.stopping?.aborted) return { kind: 'stopped' };
+      throw error;
+    }
+    if (deps.stopping?.aborted) return { kind: 'stopped' };
     const outcome = await deps.telnyx.submitFax(request);
+    deps.metrics?.posted(postOutcome(outcome));
     if (outcome.kind !== 'retryable' || outcome.status !== 429) return outcome;
     const backoffMs = Math.min(500 * 2 ** throttled, MAX_THROTTLE_MS);
     const pauseMs = Math.max(outcome.retryAfterMs ?? 0, backoffMs);

@@ -1,8 +1,12 @@
+import type { RunningServer } from '../shared/http-server.ts';
+import { openQueues } from '../shared/metrics/redis-state.ts';
+import { NotReadyError, redisAnswers } from '../shared/ops-routes.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import { eventSink, type Runtime, type Service } from '../shared/runtime.ts';
 import { startHandoff } from '../shared/slots/handoff.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { createFaxWorker } from './fax-worker.ts';
+import { startHealthServer } from './health-server.ts';
 import { createRateLimiter } from './rate-limiter.ts';
 import { createInboundWorker } from './save-inbound.ts';
 import { SLOT_KEEPER_DEFAULTS, type SlotKeeperOptions, startSlotKeeper } from './slot-keeper.ts';
@@ -11,11 +15,14 @@ export interface WorkerServiceOptions {
   readonly keeper?: SlotKeeperOptions;
 }
 
-/** Starts one worker process's BullMQ worker and slot keeper. */
+/**
+ * Starts one worker process's BullMQ worker and slot keeper, and with FAX_WORKER_HEALTH_PORT set its
+ * health and metrics server.
+ */
 export async function startWorkerService(
   runtime: Runtime,
   options: WorkerServiceOptions = {},
-): Promise<Service> {
+): Promise<Service & { readonly healthUrl: string | undefined }> {
   const { env } = runtime.config;
   const logger = runtime.logger.child({ service: 'worker' });
   const redis = connectRedis(runtime.redisTarget, { name: 'fax-worker' });
@@ -27,10 +34,13 @@ export async function startWorkerService(
     timeoutMs: env.TELNYX_TIMEOUT_MS,
   });
   const { queue, handoff } = await startHandoff(runtime, redis, logger);
+  // Aborted on shutdown: waits for a turn under the rate limit or for a 429 pause end at once.
+  const stop = new AbortController();
   const limiter = createRateLimiter(
     redis,
     runtime.keys,
     env.TELNYX_RATE_LIMIT === 'none' ? undefined : env.TELNYX_RATE_LIMIT,
+    stop.signal,
   );
   const deps = {
     ...eventSink(runtime, redis),
@@ -46,6 +56,8 @@ export async function startWorkerService(
     backoffMs: 1000 * env.FAX_RETRY_DELAY_SCALE,
     streamMaxAgeMs:
       env.FAX_STREAM_MAX_AGE_SECONDS === undefined ? undefined : env.FAX_STREAM_MAX_AGE_SECONDS * 1000,
+    stopping: stop.signal,
+    metrics: runtime.metrics,
   };
   const worker = createFaxWorker(deps, {
     concurrency: env.FAX_WORKER_CONCURRENCY,
@@ -56,6 +68,10 @@ export async function startWorkerService(
     ? await createInboundWorker({ ...deps, dir: env.FAX_INBOUND_DIR }, { concurrency: 4 })
     : undefined;
   await worker.waitUntilReady();
+  const health = await startHealth(runtime, () => {
+    if (stop.signal.aborted) throw new NotReadyError('shutting down');
+    if (!worker.isRunning()) throw new NotReadyError('worker not running');
+  });
   logger.info(
     {
       concurrency: env.FAX_WORKER_CONCURRENCY,
@@ -63,18 +79,65 @@ export async function startWorkerService(
       limits: runtime.slots.defaults,
       rateLimit: env.TELNYX_RATE_LIMIT,
       inboundDir: env.FAX_INBOUND_DIR,
+      health: health?.server.url,
     },
     'worker running',
   );
   return {
     name: 'worker',
+    healthUrl: health?.server.url,
     async close() {
+      // No new jobs; jobs waiting for their turn or out a 429 hand their faxes back; POSTs on their
+      // way are waited for and recorded. Liveness keeps answering until the end, readiness says no.
+      stop.abort();
       await keeper.close();
       await worker.close();
       await inbound?.close();
       await queue.close();
       await telnyx.close();
+      await health?.close();
       redis.disconnect();
+    },
+  };
+}
+
+/** The health and metrics server on FAX_WORKER_HEALTH_PORT, on a connection of its own that fails fast. */
+async function startHealth(
+  runtime: Runtime,
+  /** Throws a {@link NotReadyError} when the worker cannot take jobs. */
+  working: () => void,
+): Promise<{ server: RunningServer; close(): Promise<void> } | undefined> {
+  const { env } = runtime.config;
+  if (env.FAX_WORKER_HEALTH_PORT === undefined) return undefined;
+  const probe = connectRedis(runtime.redisTarget, { failFast: true, name: 'fax-worker-probe' });
+  probe.on('error', () => undefined); // the worker's own connection logs Redis errors
+  await waitReady(probe);
+  const queues = openQueues(probe, runtime.keys);
+  const unwatch = runtime.metrics.watchRedisState({
+    redis: probe,
+    keys: runtime.keys,
+    slots: runtime.slots,
+    queues,
+  });
+  const server = await startHealthServer(
+    {
+      metrics: runtime.metrics,
+      apiToken: env.FAX_API_TOKEN,
+      async ready() {
+        working();
+        await redisAnswers(probe);
+      },
+    },
+    env.FAX_WORKER_HEALTH_PORT,
+    env.FAX_BIND_HOST,
+  );
+  return {
+    server,
+    async close() {
+      await server.close();
+      unwatch();
+      for (const queue of queues) await queue.close();
+      probe.disconnect();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { applyEvent, type EventSink } from '../shared/events.ts';
 import { INBOUND_ATTEMPTS, type InboundDocumentJob } from '../shared/inbound.ts';
 import { INBOUND_QUEUE } from '../shared/keys.ts';
@@ -21,6 +21,8 @@ export interface InboundDeps extends EventSink {
   readonly maxBytes?: number;
   /** One download may take this long (default 2 minutes). */
   readonly downloadTimeoutMs?: number;
+  /** Aborted when the worker shuts down (the rate limiter's waits end with it). */
+  readonly stopping?: AbortSignal;
 }
 
 export interface SavedDocument {
@@ -133,7 +135,7 @@ export async function createInboundWorker(
   await mkdir(deps.dir, { recursive: true });
   const worker = new Worker<InboundDocumentJob>(
     INBOUND_QUEUE,
-    async (job: Job<InboundDocumentJob>) => {
+    async (job: Job<InboundDocumentJob>, token?: string) => {
       try {
         const saved = await saveInboundDocument(deps, job.data);
         deps.logger.info(
@@ -141,6 +143,11 @@ export async function createInboundWorker(
           'inbound fax saved',
         );
       } catch (error) {
+        if (deps.stopping?.aborted && !(error instanceof UnrecoverableError)) {
+          // Cut short by a shutdown (a wait for its turn at Telnyx): back to the queue, no attempt used.
+          await job.moveToDelayed(Date.now(), token);
+          throw new DelayedError();
+        }
         const last =
           error instanceof UnrecoverableError ||
           job.attemptsMade + 1 >= (job.opts.attempts ?? INBOUND_ATTEMPTS);

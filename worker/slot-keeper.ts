@@ -64,7 +64,10 @@ export function startSlotKeeper(
 
   const loop = (async () => {
     while (!controller.signal.aborted) {
-      await runOnce().catch((error: unknown) => deps.logger.warn({ err: error }, 'slot keeper round failed'));
+      await runOnce().catch((error: unknown) => {
+        // A round cut short by a shutdown is left to another worker (its claims run out).
+        if (!controller.signal.aborted) deps.logger.warn({ err: error }, 'slot keeper round failed');
+      });
       await sleep(options.intervalMs, undefined, { signal: controller.signal }).catch(() => undefined);
     }
   })();

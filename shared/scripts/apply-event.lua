@@ -46,7 +46,8 @@
 
   Returns { code, stream entry id, status after, final (0/1), attempt, fax_id, telnyx_fax_id,
             job ids woken for freed slots, attempt queued again (0 = none), lowered scope ('' = none),
-            its new limit }
+            its new limit, and for latency metrics (ms; 0 = unknown): when the fax was first due,
+            when its current attempt was due, when that attempt was accepted by Telnyx, and now }
     code  0  duplicate: nothing done
           1  applied: the fax's status moved forward
           2  published only: out of order, unknown type or unknown fax
@@ -66,6 +67,7 @@ local keepSlots = ARGV[18] == '1'
 local retryAt, retryAtIso = tonumber(ARGV[19]) or 0, ARGV[20]
 local wake, requeued, loweredScope, loweredLimit, configuredLimitBefore = {}, 0, '', 0, -1
 local tags, batchId = '', ''
+local firstDue, attemptDue, submittedAt = 0, 0, 0
 
 if ARGV[21] ~= '' then
   if redis.call('EXISTS', record) == 1 then return { 3, '', '', 0, 0, faxId, telnyxId, wake, 0, '', 0 } end
@@ -103,9 +105,12 @@ local now = nowMs()
 
 if known then
   local current = redis.call('HMGET', record, 'status', 'rank', 'attempt', 'client_state', 'telnyx_fax_id',
-    'capacity_retries', 'tags', 'batch_id')
+    'capacity_retries', 'tags', 'batch_id', 'created_at', 'due_at', 'next_attempt_at', 'submitted_at')
   tags = current[7] or ''
   batchId = current[8] or ''
+  firstDue = tonumber(current[10]) or tonumber(current[9]) or 0
+  attemptDue = tonumber(current[11]) or firstDue
+  submittedAt = tonumber(current[12]) or 0
   status = current[1]
   local rank, curAttempt = tonumber(current[2]) or 0, tonumber(current[3]) or 0
   clientState = current[4] or ''
@@ -137,7 +142,7 @@ if known then
     code, status = 1, 'queued'
     redis.call('HSET', record, 'status', 'queued', 'rank', 0, 'attempt', requeued, 'updated_at', now,
       'next_attempt_at', retryAt, 'last_failure_reason', failureReason)
-    redis.call('HDEL', record, 'telnyx_fax_id')
+    redis.call('HDEL', record, 'telnyx_fax_id', 'submitted_at')
     redis.call('ZREM', inflight, faxId)
     redis.call('ZADD', slotKey('outbox'), retryAt + S.outboxGraceMs, faxId)
     if detail == '' then
@@ -153,6 +158,7 @@ if known then
     redis.call('HDEL', record, 'next_attempt_at')
     if failureReason ~= '' then redis.call('HSET', record, 'failure_reason', failureReason) end
     if detail ~= '' then redis.call('HSET', record, 'detail', detail) end
+    if newStatus == 'submitted' then redis.call('HSET', record, 'submitted_at', now) end
     if newRank >= 100 then
       final = 1
       redis.call('ZREM', inflight, faxId)
@@ -229,4 +235,5 @@ if loweredScope ~= '' then
       ' for ' .. math.floor(S.lowerMs / 1000) .. ' s')
 end
 
-return { code, entryId, status, final, attempt, faxId, telnyxId, wake, requeued, loweredScope, loweredLimit }
+return { code, entryId, status, final, attempt, faxId, telnyxId, wake, requeued, loweredScope, loweredLimit,
+  firstDue, attemptDue, submittedAt, now }

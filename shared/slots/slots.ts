@@ -121,6 +121,21 @@ export async function holdUntil(
   return wake;
 }
 
+/**
+ * Gives back an attempt a worker claimed and has not sent (shutting down; shared/scripts/hand-back.lua):
+ * its slots are freed and its `submitting` mark cleared. Only for an attempt none of whose POSTs can
+ * have created the fax. Resolves to the job ids to wake.
+ */
+export async function handBack(store: SlotStore, faxId: string, attempt: number): Promise<readonly string[]> {
+  const [, wake] = (await store.redis.handBack(
+    store.keys.fax(faxId),
+    slotArg(store.slots),
+    faxId,
+    attempt,
+  )) as [number, string[]];
+  return wake;
+}
+
 /** Takes a fax out of the line it waits in; resolves to the job ids to wake. */
 export async function leaveLine(store: SlotStore, faxId: string): Promise<readonly string[]> {
   return (await store.redis.leaveLine(store.keys.fax(faxId), slotArg(store.slots), faxId)) as string[];
