@@ -92,6 +92,27 @@ test('a worker killed during its POST (Telnyx creates the fax): the fax is found
   await resumeAndExpectFound(t, pipeline, startWorker, id as string);
 });
 
+test('a worker killed during a POST made after a 5xx and a lookup: the next lookup waits for that POST to settle, and finds it', async (t) => {
+  // Telnyx answers the first POST 500 (it may have the fax: asked before sending again); the second
+  // POST is created only after 9 s, and its worker dies before any answer.
+  const { pipeline, startWorker } = await faultPipeline(t, {
+    env: { TELNYX_TIMEOUT_MS: '6000' },
+    simulator: { stepMs: 5, callMs: 50, failNextPosts: [500], createDelayMs: 9000, webhookDelayMs: 5000 },
+  });
+  const [id] = await queueMany(pipeline, 1);
+  const first = await startWorker();
+  const stats = pipeline.simulator.lifecycle.stats;
+  await until(() => stats.posts === 2, 'the POST after the lookup', 20_000);
+  t.is(stats.lists, 1, 'Telnyx was asked before the second POST');
+  await kill(first);
+  // The next worker takes the job over within a second or two, while Telnyx is still creating the fax:
+  // asking now would find nothing. It must wait until that POST has surely ended there.
+  await startWorker();
+  await assertConsistent(t, pipeline, [id as string]);
+  t.is(stats.posts, 2, 'never POSTed a third time');
+  t.is(stats.accepted, 1, 'one fax at Telnyx');
+});
+
 test("a worker killed after Telnyx's 202 but before recording it: the fax is found at Telnyx, not sent again", async (t) => {
   const { pipeline, startWorker } = await faultPipeline(t, {
     simulator: { stepMs: 5, callMs: 50, postLatencyMs: 800, webhookDelayMs: 12_000 },

@@ -162,7 +162,14 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       );
       return;
     }
-    // Certain now: none of this attempt's POSTs created a fax.
+    // Certain now: none of this attempt's POSTs created a fax. The next POST starts a fresh mark:
+    // were it interrupted too, the lookup after it must wait for it to settle, not for an old time.
+    const record = deps.keys.fax(faxId);
+    await deps.redis
+      .multi()
+      .hset(record, 'submitting', `${attempt}:${Date.now()}`)
+      .hdel(record, 'lookup_after')
+      .exec();
     if (slot.failedPosts >= deps.submitAttempts) {
       await failSubmission(`no POST of ${slot.failedPosts} reached Telnyx; none created a fax`);
       return;

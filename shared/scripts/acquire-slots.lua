@@ -53,6 +53,8 @@ local function markSubmitting()
   local mine = ARGV[4] .. ':'
   if mark and string.sub(mark, 1, #mine) == mine then return tonumber(string.sub(mark, #mine + 1)) or 0 end
   redis.call('HSET', record, 'submitting', mine .. string.format('%d', now))
+  -- A lookup time belongs to the mark it was set under: a fresh mark starts without one.
+  redis.call('HDEL', record, 'lookup_after')
   return 0
 end
 
