@@ -186,9 +186,9 @@ export function createProducer(deps: ProducerDeps): Producer {
   }
 
   /**
-   * Stores the fax (record, `fax.enqueued`, outbox entry: one atomic step) and queues its job. Once
-   * stored, the fax will be sent: a failed `queue.add` is left to the slot keeper, which queues what
-   * the outbox still holds. Resolves to false when a fax with this id exists already.
+   * Stores the fax (record, `fax.enqueued`, outbox entry: one atomic step). Once stored, the fax will
+   * be sent: its job is queued by {@link queueJobs}, or, if that fails, by the slot keeper from the
+   * outbox. Resolves to false when a fax with this id exists already.
    */
   async function store(
     faxId: string,
@@ -206,22 +206,38 @@ export function createProducer(deps: ProducerDeps): Producer {
       payload: { to: request.to, from: request.from, connection_id: request.connection_id },
       dedupe: false,
     };
-    if (!(await createFaxRecord(sink, faxId, request, enqueued, queuedAt, batchId))) return false;
+    return createFaxRecord(sink, faxId, request, enqueued, queuedAt, batchId);
+  }
+
+  /**
+   * Queues the first job of stored faxes (one BullMQ call for all) and clears their outbox entries. A
+   * failure here loses nothing: the slot keeper queues what the outbox still holds.
+   */
+  async function queueJobs(faxes: readonly { id: string; request: SendFaxRequest }[]): Promise<void> {
+    const jobOptions = (faxId: string, request: SendFaxRequest) => ({
+      ...faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale),
+      delay: request.send_at ? Math.max(0, Date.parse(request.send_at) - Date.now()) : 0,
+    });
     try {
-      const delay = request.send_at ? Math.max(0, Date.parse(request.send_at) - Date.now()) : 0;
-      await queue.add(
-        FAX_JOB_NAME,
-        { faxId },
-        {
-          ...faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale),
-          delay,
-        },
-      );
-      await redis.zrem(keys.slots.outbox, faxId);
+      if (faxes.length === 1) {
+        const [{ id, request }] = faxes as [{ id: string; request: SendFaxRequest }];
+        await queue.add(FAX_JOB_NAME, { faxId: id }, jobOptions(id, request));
+      } else {
+        await queue.addBulk(
+          faxes.map(({ id, request }) => ({
+            name: FAX_JOB_NAME,
+            data: { faxId: id },
+            opts: jobOptions(id, request),
+          })),
+        );
+      }
+      await redis.zrem(keys.slots.outbox, ...faxes.map((fax) => fax.id));
     } catch (error) {
-      logger.warn({ err: error, faxId }, 'fax stored but not queued yet; the slot keeper will queue it');
+      logger.warn(
+        { err: error, faxIds: faxes.map((fax) => fax.id) },
+        'fax stored but not queued yet; the slot keeper will queue it',
+      );
     }
-    return true;
   }
 
   /** The fax as it is, for an answer to a request that found it already stored. */
@@ -288,6 +304,7 @@ export function createProducer(deps: ProducerDeps): Producer {
       }
       // Another request with the same key stored it meanwhile: that fax is the answer.
       if (!(await store(faxId, parsed.fax, queuedAt))) return await replayOf(faxId);
+      await queueJobs([{ id: faxId, request: parsed.fax }]);
     } catch (error) {
       if (error instanceof IdempotencyKeyError) throw error;
       throw new ServiceUnavailableError('could not queue the fax: Redis is unavailable', { cause: error });
@@ -335,13 +352,24 @@ export function createProducer(deps: ProducerDeps): Producer {
       const batchId = randomUUID();
       const queuedAt = new Date();
       const faxes: QueuedFax[] = [];
+      // Jobs go in bulk, a chunk at a time, so workers can start on a large batch while it is stored.
+      let queued = 0;
+      const queueStored = async () => {
+        if (queued === faxes.length) return;
+        await queueJobs(faxes.slice(queued));
+        queued = faxes.length;
+      };
       try {
         for (const request of requests) {
           const faxId = randomUUID();
           await store(faxId, request, queuedAt, batchId);
           faxes.push({ id: faxId, request, queuedAt, replayed: false });
+          if (faxes.length - queued >= BATCH_JOB_CHUNK) await queueStored();
         }
+        await queueStored();
       } catch (error) {
+        // Stored is as good as queued (the slot keeper queues what the outbox holds); try now anyway.
+        await queueStored();
         if (faxes.length === 0) {
           throw new ServiceUnavailableError('could not queue the batch: Redis is unavailable', {
             cause: error,
@@ -369,6 +397,9 @@ export function createProducer(deps: ProducerDeps): Producer {
     },
   };
 }
+
+/** A batch's jobs are queued in chunks of this many (one BullMQ call each). */
+const BATCH_JOB_CHUNK = 100;
 
 /** A claim whose fax was never stored is taken over after this long (its request died). */
 const ORPHAN_CLAIM_MS = 30_000;
