@@ -1,31 +1,135 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { startRedisServer } from '../shared/redis-server.ts';
+import { connectRedis } from '../shared/redis.ts';
+import { measureEnqueue } from './enqueue.ts';
+import { measureLatency } from './latency.ts';
+import { measureMemory } from './memory.ts';
+import { type BenchFigures, buildReport } from './report.ts';
+import { renderMarkdown, withReadmeTable } from './report-markdown.ts';
 import { measureThroughput } from './throughput.ts';
 import { measureUtilization } from './utilization.ts';
+import { measureWebhooks } from './webhook-ingest.ts';
+import { logLevel } from './world.ts';
 
 /**
- * `npm run bench`: the pipeline's own speed, each figure against its goal, measured in this run.
- * Figures depend on the machine; compare them within one run, not across machines.
+ * `npm run bench`: the pipeline's speed and memory, every figure beside a baseline measured in the
+ * same run on the same kind of Redis, each goal judged. Writes bench/reports/latest.md and .json;
+ * with `--publish` also bench/REPORT.md and the table in README.md. Sizes come from BENCH_* variables.
  */
-const json = process.argv.includes('--json');
+const SCENARIOS = ['utilization', 'dispatch', 'enqueue', 'webhook', 'latency', 'memory'] as const;
 
-const utilization = await measureUtilization(8, 240, 400);
-const throughput = await measureThroughput(3000, 16);
+function knob(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new Error(`${name} must be a whole number of at least 1 (got ${JSON.stringify(raw)})`);
+  }
+  return value;
+}
 
-const report = { utilization, throughput };
-if (json) {
-  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-} else {
-  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
-  const ms = (x: number) => `${x.toFixed(1)} ms`;
-  const { rawNoop, rawPost, pipeline } = throughput;
-  const ratio = pipeline.perSecond / rawNoop.perSecond;
-  const lines = [
-    `channel utilization (${utilization.channels} channels, ${utilization.faxes} faxes, ${utilization.callMs} ms calls): ${pct(utilization.utilization)}   goal >= 95 %   ${utilization.utilization >= 0.95 ? 'met' : 'NOT MET'}`,
-    `release -> next dispatch: p50 ${ms(utilization.releaseToSendP50Ms)}, p99 ${ms(utilization.releaseToSendP99Ms)}   goal p99 < 100 ms   ${utilization.releaseToSendP99Ms < 100 ? 'met' : 'NOT MET'}`,
-    `max calls in flight at the simulator: ${utilization.maxInFlight} (limit ${utilization.channels})`,
-    `dispatch throughput, limits off (${throughput.jobs} jobs, concurrency ${throughput.concurrency}):`,
-    `  ours ${pipeline.perSecond.toFixed(0)} faxes/s vs raw BullMQ no-op ${rawNoop.perSecond.toFixed(0)} jobs/s = ${pct(ratio)}   goal >= 50 %   ${ratio >= 0.5 ? 'met' : 'NOT MET'}`,
-    `  ours vs a bare BullMQ worker that only POSTs: ${rawPost.perSecond.toFixed(0)} faxes/s = ${pct(pipeline.perSecond / rawPost.perSecond)}`,
-    `  worker CPU per job: ours ${pipeline.cpuMsPerJob.toFixed(2)} ms, POST-only ${rawPost.cpuMsPerJob.toFixed(2)} ms, no-op ${rawNoop.cpuMsPerJob.toFixed(2)} ms`,
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+const only = (process.env.BENCH_ONLY ?? SCENARIOS.join(',')).split(',').map((name) => name.trim());
+for (const name of only) {
+  if (!(SCENARIOS as readonly string[]).includes(name)) {
+    throw new Error(`BENCH_ONLY: unknown scenario ${JSON.stringify(name)} (known: ${SCENARIOS.join(', ')})`);
+  }
+}
+const knobs = {
+  BENCH_ONLY: only.join(','),
+  BENCH_ROUNDS: knob('BENCH_ROUNDS', 3),
+  BENCH_CONCURRENCY: knob('BENCH_CONCURRENCY', 32),
+  BENCH_ENQUEUE_FAXES: knob('BENCH_ENQUEUE_FAXES', 5000),
+  BENCH_BATCH_SIZE: knob('BENCH_BATCH_SIZE', 1000),
+  BENCH_WEBHOOKS: knob('BENCH_WEBHOOKS', 8000),
+  BENCH_DISPATCH_JOBS: knob('BENCH_DISPATCH_JOBS', 3000),
+  BENCH_WORKER_CONCURRENCY: knob('BENCH_WORKER_CONCURRENCY', 16),
+  BENCH_LATENCY_FAXES: knob('BENCH_LATENCY_FAXES', 300),
+  BENCH_LATENCY_RATE: knob('BENCH_LATENCY_RATE', 50),
+  BENCH_UTILIZATION_FAXES: knob('BENCH_UTILIZATION_FAXES', 240),
+  BENCH_BACKLOG: knob('BENCH_BACKLOG', 100_000),
+  BENCH_LOG_LEVEL: logLevel(),
+};
+const wanted = (name: (typeof SCENARIOS)[number]) => only.includes(name);
+const progress = (text: string) => process.stderr.write(`bench: ${text}\n`);
+
+const started = performance.now();
+const loadAtStart = loadavg()[0] as number;
+const rounds = knobs.BENCH_ROUNDS;
+const concurrency = knobs.BENCH_CONCURRENCY;
+const figures: {
+  -readonly [K in keyof BenchFigures]: BenchFigures[K];
+} = {};
+if (wanted('utilization')) {
+  progress('channel utilization');
+  figures.utilization = await measureUtilization(8, knobs.BENCH_UTILIZATION_FAXES, 400);
+}
+if (wanted('dispatch')) {
+  progress('dispatch throughput');
+  figures.dispatch = await measureThroughput(knobs.BENCH_DISPATCH_JOBS, knobs.BENCH_WORKER_CONCURRENCY);
+}
+if (wanted('enqueue')) {
+  progress('enqueue rates');
+  figures.enqueue = await measureEnqueue({
+    faxes: knobs.BENCH_ENQUEUE_FAXES,
+    concurrency,
+    batchSize: knobs.BENCH_BATCH_SIZE,
+    rounds,
+  });
+}
+if (wanted('webhook')) {
+  progress('webhook ingestion');
+  figures.webhook = await measureWebhooks({ webhooks: knobs.BENCH_WEBHOOKS, concurrency, rounds });
+}
+if (wanted('latency')) {
+  progress('end-to-end latency');
+  figures.latency = await measureLatency({
+    faxes: knobs.BENCH_LATENCY_FAXES,
+    perSecond: knobs.BENCH_LATENCY_RATE,
+    rounds,
+  });
+}
+if (wanted('memory')) {
+  progress(`memory with a backlog of ${knobs.BENCH_BACKLOG}`);
+  figures.memory = await measureMemory(knobs.BENCH_BACKLOG);
+}
+
+const report = buildReport(figures, {
+  measuredAt: new Date().toISOString(),
+  durationSeconds: (performance.now() - started) / 1000,
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    memoryGb: totalmem() / 2 ** 30,
+    node: process.version,
+    redis: await redisVersion(),
+  },
+  loadAverage: { start: loadAtStart, end: loadavg()[0] as number },
+  knobs,
+});
+const markdown = renderMarkdown(report);
+const json = `${JSON.stringify(report, null, 2)}\n`;
+const reports = new URL('./reports/', import.meta.url);
+mkdirSync(reports, { recursive: true });
+writeFileSync(new URL('latest.md', reports), markdown);
+writeFileSync(new URL('latest.json', reports), json);
+progress(`report written to bench/reports/latest.md and latest.json`);
+if (process.argv.includes('--publish')) {
+  writeFileSync(new URL('./REPORT.md', import.meta.url), markdown);
+  const readme = new URL('../README.md', import.meta.url);
+  writeFileSync(readme, withReadmeTable(readFileSync(readme, 'utf8'), report));
+  progress('published to bench/REPORT.md and README.md');
+}
+process.stdout.write(process.argv.includes('--json') ? json : markdown);
+
+/** The version of the redis-server the scenarios start. */
+async function redisVersion(): Promise<string> {
+  const server = await startRedisServer();
+  const redis = connectRedis(server.url);
+  try {
+    return /^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1] ?? 'unknown';
+  } finally {
+    redis.disconnect();
+    await server.stop();
+  }
 }

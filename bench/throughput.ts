@@ -5,7 +5,8 @@ import { createProducer } from '../producer/producer.ts';
 import { createKeys } from '../shared/keys.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { slotSettings } from '../shared/slots/settings.ts';
-import { cpuSeconds, destination, logger, startWorld, until } from './world.ts';
+import { inFlight } from './measure.ts';
+import { benchFax, cpuSeconds, logger, startWorld, until } from './world.ts';
 
 export interface Rate {
   /** Jobs (faxes) a second, from the first to the last. */
@@ -84,7 +85,7 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
     // Baseline 2: a bare BullMQ worker process that only POSTs.
     await addJobs('rawpost');
     const rawPost = await measurePosts(() =>
-      world.startScript('raw-post-worker', { CONCURRENCY: String(concurrency) }),
+      world.startScript('raw-worker', { MODE: 'post', QUEUE: 'rawpost', CONCURRENCY: String(concurrency) }),
     );
     connection.disconnect();
 
@@ -100,14 +101,7 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
     const redis = connectRedis(world.redis.url);
     const keys = createKeys(config.env.FAX_KEY_PREFIX, config.env.FAX_STREAM_KEY);
     const producer = createProducer({ redis, keys, logger, slots: slotSettings(config.env, keys.prefix) });
-    for (let i = 0; i < jobs; i++) {
-      await producer.send({
-        connection_id: 'bench',
-        from: '+19459457421',
-        to: destination(i),
-        media_url: 'https://example.com/a.pdf',
-      });
-    }
+    await inFlight(jobs, 32, (i) => producer.send(benchFax(i)));
     const pipeline = await measurePosts(() => world.startWorker(limitsOff));
     await producer.close();
     redis.disconnect();

@@ -4,7 +4,7 @@ import { createRuntime } from '../shared/runtime.ts';
 import { startWebhookService } from '../webhook/main.ts';
 import { startWorkerService } from '../worker/main.ts';
 import { percentile, releaseToSend, timeWeightedMean } from './stats.ts';
-import { destination, logger, startWorld, until } from './world.ts';
+import { benchFax, logger, startWorld, until } from './world.ts';
 
 export interface UtilizationResult {
   readonly channels: number;
@@ -44,14 +44,7 @@ export async function measureUtilization(
     const runtime = { ...base, webhookUrl: `${webhook.url}/webhooks/telnyx` };
     const redis = connectRedis(world.redis.url);
     const producer = createProducer({ redis, keys: runtime.keys, logger, slots: runtime.slots });
-    for (let i = 0; i < faxes; i++) {
-      await producer.send({
-        connection_id: 'bench',
-        from: '+19459457421',
-        to: destination(i),
-        media_url: 'https://example.com/a.pdf',
-      });
-    }
+    for (let i = 0; i < faxes; i++) await producer.send(benchFax(i));
     const worker = await startWorkerService(runtime);
     const stats = world.sim.simulator.lifecycle.stats;
     await until(() => stats.delivered + stats.failed >= faxes, faxes * callMs, 'every fax delivered');

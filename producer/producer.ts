@@ -216,9 +216,9 @@ export function createProducer(deps: ProducerDeps): Producer {
   }
 
   /**
-   * Stores the fax (record, `fax.enqueued`, outbox entry: one atomic step) and queues its job. Once
-   * stored, the fax will be sent: a failed `queue.add` is left to the slot keeper, which queues what
-   * the outbox still holds. Resolves to false when a fax with this id exists already.
+   * Stores the fax (record, `fax.enqueued`, outbox entry: one atomic step). Once stored, the fax will
+   * be sent: its job is queued by {@link queueJobs}, or, if that fails, by the slot keeper from the
+   * outbox. Resolves to false when a fax with this id exists already.
    */
   async function store(
     faxId: string,
@@ -236,23 +236,38 @@ export function createProducer(deps: ProducerDeps): Producer {
       payload: { to: request.to, from: request.from, connection_id: request.connection_id },
       dedupe: false,
     };
-    if (!(await createFaxRecord(sink, faxId, request, enqueued, queuedAt, batchId))) return false;
+    return createFaxRecord(sink, faxId, request, enqueued, queuedAt, batchId);
+  }
+
+  /**
+   * Queues the first job of stored faxes (one BullMQ call for all) and clears their outbox entries. A
+   * failure here loses nothing: the slot keeper queues what the outbox still holds.
+   */
+  async function queueJobs(faxes: readonly { id: string; request: SendFaxRequest }[]): Promise<void> {
+    const jobOptions = (faxId: string, request: SendFaxRequest) => ({
+      ...faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale),
+      delay: Math.max(0, firstSendTime(request, Date.now()) - Date.now()),
+    });
     try {
-      const now = Date.now();
-      const delay = Math.max(0, firstSendTime(request, now) - now);
-      await queue.add(
-        FAX_JOB_NAME,
-        { faxId },
-        {
-          ...faxJobOptions(faxId, deps.submitAttempts ?? 5, 1000 * sink.retryPolicy.scale),
-          delay,
-        },
-      );
-      await redis.zrem(keys.slots.outbox, faxId);
+      if (faxes.length === 1) {
+        const [{ id, request }] = faxes as [{ id: string; request: SendFaxRequest }];
+        await queue.add(FAX_JOB_NAME, { faxId: id }, jobOptions(id, request));
+      } else {
+        await queue.addBulk(
+          faxes.map(({ id, request }) => ({
+            name: FAX_JOB_NAME,
+            data: { faxId: id },
+            opts: jobOptions(id, request),
+          })),
+        );
+      }
+      await redis.zrem(keys.slots.outbox, ...faxes.map((fax) => fax.id));
     } catch (error) {
-      logger.warn({ err: error, faxId }, 'fax stored but not queued yet; the slot keeper will queue it');
+      logger.warn(
+        { err: error, faxIds: faxes.map((fax) => fax.id) },
+        'fax stored but not queued yet; the slot keeper will queue it',
+      );
     }
-    return true;
   }
 
   /** The fax as it is, for an answer to a request that found it already stored. */
@@ -342,6 +357,7 @@ export function createProducer(deps: ProducerDeps): Producer {
       }
       // Another request with the same key stored it meanwhile: that fax is the answer.
       if (!(await store(faxId, parsed.fax, queuedAt))) return await replayOf(faxId);
+      await queueJobs([{ id: faxId, request: parsed.fax }]);
     } catch (error) {
       if (error instanceof IdempotencyKeyError) throw error;
       throw new ServiceUnavailableError('could not queue the fax: Redis is unavailable', { cause: error });
@@ -390,6 +406,15 @@ export function createProducer(deps: ProducerDeps): Producer {
       let replayed = false;
       const queuedAt = new Date();
       const faxes: QueuedFax[] = [];
+      // Jobs go in bulk, a chunk at a time, so workers can start on a large batch while it is stored.
+      let queued = 0;
+      // Faxes this request stored (an earlier one with the same key queued the others).
+      const fresh: { id: string; request: SendFaxRequest }[] = [];
+      const queueStored = async () => {
+        if (queued === fresh.length) return;
+        await queueJobs(fresh.slice(queued));
+        queued = fresh.length;
+      };
       try {
         if (options.idempotencyKey !== undefined) {
           const claim = await claimBatchKey(options.idempotencyKey, requests, batchId);
@@ -401,10 +426,15 @@ export function createProducer(deps: ProducerDeps): Producer {
             replayed || options.idempotencyKey !== undefined ? batchFaxId(batchId, i) : randomUUID();
           if (await store(faxId, request, queuedAt, batchId)) {
             faxes.push({ id: faxId, request, queuedAt, replayed: false });
+            fresh.push({ id: faxId, request });
           } else faxes.push(await replayOf(faxId));
+          if (fresh.length - queued >= BATCH_JOB_CHUNK) await queueStored();
         }
+        await queueStored();
       } catch (error) {
         if (error instanceof IdempotencyKeyError) throw error;
+        // Stored is as good as queued (the slot keeper queues what the outbox holds); try now anyway.
+        await queueStored();
         if (faxes.length === 0) {
           throw new ServiceUnavailableError('could not queue the batch: Redis is unavailable', {
             cause: error,
@@ -445,6 +475,9 @@ function batchFaxId(batchId: string, index: number): string {
   // Shaped as a UUID (version 8: custom) so it looks like every other fax id.
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((Number.parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
+
+/** A batch's jobs are queued in chunks of this many (one BullMQ call each). */
+const BATCH_JOB_CHUNK = 100;
 
 /** A claim whose fax was never stored is taken over after this long (its request died). */
 const ORPHAN_CLAIM_MS = 30_000;

@@ -1,4 +1,8 @@
 import test from 'ava';
+import { Queue } from 'bullmq';
+import { createProducer } from '../producer/producer.ts';
+import { FAX_QUEUE } from '../shared/keys.ts';
+import { createLogger } from '../shared/logger.ts';
 import { SEED_FAX, startPipeline } from './helpers/pipeline.ts';
 
 const recipients = (n: number) => Array.from({ length: n }, (_, i) => `+1312945${String(7400 + i)}`);
@@ -111,4 +115,23 @@ test('a batch with an Idempotency-Key: the same request again, even at the same 
   const other = await post(recipients(31));
   t.is(other.status, 422);
   t.regex(JSON.stringify(await other.json()), /used for a different request.*"parameter":"Idempotency-Key"/);
+});
+
+test('a batch larger than a chunk of jobs has every fax queued as it returns, nothing left to the slot keeper', async (t) => {
+  const pipeline = await startPipeline(t, { worker: false });
+  const producer = createProducer({
+    redis: pipeline.redis,
+    keys: pipeline.keys,
+    logger: createLogger('silent', 'test'),
+  });
+  t.teardown(() => producer.close());
+  const to = Array.from({ length: 250 }, (_, i) => `+1312945${String(7000 + i)}`);
+  const { faxes } = await producer.queueBatch({ ...SEED_FAX, to });
+  t.is(faxes.length, 250);
+  // Every fax has its job (by its id), and no outbox entry is left for the keeper to queue.
+  const queue = new Queue(FAX_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
+  t.teardown(() => queue.close());
+  const jobs = await queue.getJobs(['waiting']);
+  t.deepEqual(jobs.map((job) => job.id).sort(), faxes.map((fax) => fax.id).sort());
+  t.is(await pipeline.redis.zcard(pipeline.keys.slots.outbox), 0);
 });

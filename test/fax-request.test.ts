@@ -51,6 +51,19 @@ test('numbers that are not valid E.164 are rejected by field', (t) => {
   t.deepEqual(pointers({ ...valid, to: '+15550001111' }), ['/to']);
 });
 
+test('a number checked before gets the same answer, also once more numbers were checked than are remembered', (t) => {
+  for (let round = 0; round < 2; round++) {
+    t.deepEqual(pointers({ ...valid, to: '+15550001111' }), ['/to']);
+    t.deepEqual(pointers(valid), []);
+    // More distinct valid numbers than the checker remembers (10,000): it starts over, still right.
+    for (let i = 0; i < 12_000; i++) {
+      const to = `+1312${200 + Math.floor(i / 10_000)}${String(i % 10_000).padStart(4, '0')}`;
+      if (i % 1000 === 0) t.deepEqual(pointers({ ...valid, to }), []);
+      else parseSendFaxRequest({ ...valid, to });
+    }
+  }
+});
+
 test('media_url must be http(s), and media_url with media_name is refused', (t) => {
   t.deepEqual(pointers({ ...valid, media_url: 'ftp://example.com/a.pdf' }), ['/media_url']);
   t.deepEqual(pointers({ ...valid, media_url: 'javascript:alert(1)' }), ['/media_url']);
