@@ -1,8 +1,6 @@
 import { createProducer } from '../producer/producer.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { createRuntime } from '../shared/runtime.ts';
-import { startWebhookService } from '../webhook/main.ts';
-import { startWorkerService } from '../worker/main.ts';
 import { percentile, releaseToSend, timeWeightedMean } from './stats.ts';
 import { benchFax, logger, startWorld, until } from './world.ts';
 
@@ -29,29 +27,27 @@ export async function measureUtilization(
 ): Promise<UtilizationResult> {
   const world = await startWorld({ stepMs: 20, callMs, accountChannelLimit: channels, recordTimes: true });
   try {
-    const config = world.config({
-      FAX_ACCOUNT_CHANNEL_LIMIT: String(channels),
-      TELNYX_RATE_LIMIT: 'none',
-      LOG_LEVEL: 'silent',
-    });
-    const base = createRuntime(config, {
+    // As deployed: the webhook service and the worker in processes of their own.
+    const env = { FAX_ACCOUNT_CHANNEL_LIMIT: String(channels), TELNYX_RATE_LIMIT: 'none' };
+    const webhook = await world.startService('webhook', env);
+    const runtime = createRuntime(world.config(env), {
       redisTarget: world.redis.url,
       logger,
       telnyx: { apiKey: 'bench', baseUrl: `${world.sim.url}/v2`, publicKey: world.sim.simulator.publicKey },
-      webhookUrl: undefined,
+      webhookUrl: `${webhook.url}/webhooks/telnyx`,
     });
-    const webhook = await startWebhookService(base, 0);
-    const runtime = { ...base, webhookUrl: `${webhook.url}/webhooks/telnyx` };
     const redis = connectRedis(world.redis.url);
     const producer = createProducer({ redis, keys: runtime.keys, logger, slots: runtime.slots });
     for (let i = 0; i < faxes; i++) await producer.send(benchFax(i));
-    const worker = await startWorkerService(runtime);
-    const stats = world.sim.simulator.lifecycle.stats;
-    await until(() => stats.delivered + stats.failed >= faxes, faxes * callMs, 'every fax delivered');
-    await worker.close();
-    await webhook.close();
     await producer.close();
     redis.disconnect();
+    world.startWorker({ ...env, FAX_WEBHOOK_URL: `${webhook.url}/webhooks/telnyx` });
+    const stats = world.sim.simulator.lifecycle.stats;
+    await until(
+      () => stats.delivered + stats.failed >= faxes,
+      faxes * callMs + 30_000,
+      'every fax delivered',
+    );
 
     const posts = stats.postTimes;
     const from = posts[0] as number;
