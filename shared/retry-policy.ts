@@ -90,6 +90,8 @@ export const DEFAULT_RETRY_POLICY: RetryPolicyTable = {
     // Ours: Telnyx refused the request, or never took it after every try of the POST.
     rejected: never,
     submission_failed: never,
+    // Ours: Telnyx accepted the fax and later had no record of it; it may have been sent.
+    unknown_at_telnyx: never,
   },
 };
 

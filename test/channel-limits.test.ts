@@ -142,6 +142,36 @@ test("a lost terminal webhook: the lease runs out, Telnyx is asked, the fax's re
   t.deepEqual(pipeline.simulator.lifecycle.stats.failuresByReason, { receiver_unallocated_number: 1 });
 });
 
+test('a fax Telnyx no longer knows when its lease runs out ends failed (unknown_at_telnyx), once, never sent again, and its channel goes to the next', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', FAX_SLOT_LEASE_SECONDS: '0.5', TELNYX_RATE_LIMIT: 'none' },
+    simulator: { stepMs: 5, callMs: 200, dropTerminalWebhooks: true },
+  });
+  const ids = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  const [first, second] = ids as [string, string];
+  const submitted = await pipeline.waitForFax(first, (entries) =>
+    entries.some((e) => e.telnyx_fax_id !== ''),
+  );
+  // Gone at Telnyx (deleted there) before anyone learnt how it ended.
+  const telnyxId = submitted.find((e) => e.telnyx_fax_id !== '')?.telnyx_fax_id as string;
+  const deleted = await fetch(`${pipeline.simulatorUrl}/v2/faxes/${telnyxId}`, {
+    method: 'DELETE',
+    headers: { authorization: 'Bearer test-key' },
+  });
+  t.is(deleted.status, 204);
+  t.deepEqual(await pipeline.waitForAll(ids, 20_000), ['failed', 'delivered']);
+  const entries = (await pipeline.entries()).filter((entry) => entry.fax_id === first);
+  t.like(entries.at(-1), {
+    event_type: 'fax.reconciled',
+    final: true,
+    status: 'failed',
+    failure_reason: 'unknown_at_telnyx',
+  });
+  t.is(entries.filter((entry) => entry.final).length, 1);
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[first], 1, 'not sent again: it may have been');
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[second], 1);
+});
+
 test('a lease that runs out while the call goes on is renewed, not freed', async (t) => {
   const pipeline = await startPipeline(t, {
     env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', FAX_SLOT_LEASE_SECONDS: '0.5', TELNYX_RATE_LIMIT: 'none' },

@@ -125,14 +125,20 @@ export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promis
     dedupe: true,
   };
   if (!fax) {
-    log.error('Telnyx has no record of this fax: freeing its slots; its outcome is unknown');
+    // Telnyx accepted it and has no record now (deleted there, or another account's key): nobody
+    // can say whether it was sent, so it ends here — failed, final, never sent again by the default
+    // policy — and its channel slots are freed with that final status.
+    log.error(
+      'Telnyx has no record of this fax: it ends as failed (unknown_at_telnyx); its outcome is unknown',
+    );
     await deps.handoff.after(
       await applyEvent(deps, {
         ...base,
         eventId: `reconciled:${telnyxFaxId}:unknown`,
-        status: undefined,
+        status: 'failed',
+        failureReason: 'unknown_at_telnyx',
         occurredAt: new Date().toISOString(),
-        detail: `Telnyx has no fax ${telnyxFaxId}; its outcome is unknown`,
+        detail: `Telnyx has no fax ${telnyxFaxId}: whether it was sent is unknown`,
         payload: {},
       }),
     );
