@@ -23,7 +23,8 @@ export { parseSendFaxRequest, type SendFaxRequest } from './shared/fax-request.t
 export { nextOpening, type SendingWindow } from './shared/sending-window.ts';
 export { createKeys, type Keys } from './shared/keys.ts';
 export { createLogger } from './shared/logger.ts';
-export { connectRedis, type FaxRedis, type RedisTarget } from './shared/redis.ts';
+export { connectRedis, type FaxRedis, type RedisTarget, waitReady } from './shared/redis.ts';
+export { createTelnyxClient, type TelnyxClient } from './shared/telnyx-client.ts';
 export { hashTag, parseClusterNodes, type RedisClusterTarget } from './shared/redis-cluster.ts';
 export { FAX_STATUSES, type FaxStatus } from './shared/status.ts';
 /** Channel slot state for monitoring; change limits with `fax limits` (it also wakes waiting faxes). */

@@ -24,7 +24,8 @@ export interface Resolved {
 
 /**
  * REDIS_CLUSTER_NODES or REDIS_URL, else a Redis already on 127.0.0.1:6379, else a private
- * redis-server child.
+ * redis-server child on that same port — so `fax send`, `fax events` and more `fax start` processes
+ * find it there as they would a real one.
  */
 export async function resolveRedis(
   config: Config,
@@ -34,10 +35,10 @@ export async function resolveRedis(
   if (config.redis !== undefined) return { target: config.redis };
   if (await answers('127.0.0.1', localPort)) return { target: `redis://127.0.0.1:${localPort}` };
   try {
-    const server = await startRedisServer();
+    const server = await startRedisServer({ port: localPort });
     logger.warn(
       { url: server.url },
-      'no REDIS_URL and nothing on 127.0.0.1:6379: started a private redis-server (data is lost on exit)',
+      `no REDIS_URL and nothing on 127.0.0.1:${localPort}: started a private redis-server there (data is lost on exit)`,
     );
     return { target: server.url, server };
   } catch {

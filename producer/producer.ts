@@ -18,7 +18,7 @@ import {
 import { createFaxRecord, type FaxRecord, readFaxRecord } from '../shared/fax-record.ts';
 import { FAX_QUEUE, type Keys } from '../shared/keys.ts';
 import type { Logger } from '../shared/logger.ts';
-import { FAX_JOB_NAME, type FaxJobData, faxJobOptions } from '../shared/queue.ts';
+import { FAX_JOB_NAME, type FaxJobData, faxJobId, faxJobOptions } from '../shared/queue.ts';
 import type { FaxRedis } from '../shared/redis.ts';
 import { defaultSlotSettings, type SlotSettings } from '../shared/slots/settings.ts';
 import { defaultRetryPolicy, expiresAt, type RetryPolicy } from '../shared/retry-policy.ts';
@@ -156,6 +156,9 @@ export function createProducer(deps: ProducerDeps): Producer {
       });
       if (result.outcome !== 'refused') {
         await handoff.after(result);
+        // Its job would only find the fax ended; take it out of the queue now (one that a worker
+        // holds, or that has gone, is left alone).
+        await queue.remove(faxJobId(faxId, result.attempt)).catch(() => 0);
         logger.info({ faxId }, 'fax cancelled before it was sent');
         return { where: 'queue' };
       }

@@ -169,6 +169,7 @@ test('with no REDIS_URL and nothing on the local port, start-up runs a private r
   const { server, target: url } = await resolveRedis(loadConfig({}), createLogger('silent', 'test'), port);
   t.truthy(server);
   t.teardown(() => server?.stop());
+  t.is(server?.port, port, 'on the port the one-shot commands look at');
   const redis = connectRedis(url);
   t.teardown(() => redis.disconnect());
   t.is(await redis.ping(), 'PONG');

@@ -113,6 +113,24 @@ test('a worker killed during a POST made after a 5xx and a lookup: the next look
   t.is(stats.accepted, 1, 'one fax at Telnyx');
 });
 
+test('a worker killed during a POST sent long after its claim (a 429 pause): the next run waits for that POST to settle', async (t) => {
+  // The first POST gets a 429 with a 7 s reset; the second goes out 7 s after the claim and is created
+  // at Telnyx 5 s later (within twice the 3 s timeout); its worker dies meanwhile.
+  const { pipeline, startWorker } = await faultPipeline(t, {
+    env: { TELNYX_TIMEOUT_MS: '3000' },
+    simulator: { stepMs: 5, callMs: 50, failNextPosts: [429], retryAfterSeconds: 7, createDelayMs: 5000 },
+  });
+  const [id] = await queueMany(pipeline, 1);
+  const first = await startWorker();
+  const stats = pipeline.simulator.lifecycle.stats;
+  await until(() => stats.posts === 2, 'the POST after the 429 pause', 30_000);
+  await kill(first);
+  await startWorker();
+  await assertConsistent(t, pipeline, [id as string]);
+  t.is(stats.posts, 2, 'never POSTed a third time');
+  t.is(stats.accepted, 1, 'one fax at Telnyx');
+});
+
 test("a worker killed after Telnyx's 202 but before recording it: the fax is found at Telnyx, not sent again", async (t) => {
   const { pipeline, startWorker } = await faultPipeline(t, {
     simulator: { stepMs: 5, callMs: 50, postLatencyMs: 800, webhookDelayMs: 12_000 },

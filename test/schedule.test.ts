@@ -45,4 +45,5 @@ test('a scheduled fax whose job runs early sends nothing; it can be cancelled be
   t.is(response.status, 202);
   t.like((await pipeline.waitForFax(id, isFinal)).at(-1), { event_type: 'fax.cancelled' });
   t.is(pipeline.simulator.lifecycle.stats.posts, 0);
+  t.is(await queue.getJob(id), undefined, 'its job is out of the queue too');
 });

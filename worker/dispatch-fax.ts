@@ -9,7 +9,14 @@ import { telnyxFields } from '../shared/fax-request.ts';
 import { expiresAt } from '../shared/retry-policy.ts';
 import { nextOpening } from '../shared/sending-window.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
-import { acquireSlots, handBack, holdUntil, isWoken, releaseSlots } from '../shared/slots/slots.ts';
+import {
+  acquireSlots,
+  handBack,
+  holdUntil,
+  isWoken,
+  releaseSlots,
+  stampPost,
+} from '../shared/slots/slots.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
 import type { SubmitOutcome, TelnyxClient, TelnyxFax } from '../shared/telnyx-client.ts';
 import { findEarlierSubmission } from './find-submission.ts';
@@ -162,14 +169,8 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       );
       return;
     }
-    // Certain now: none of this attempt's POSTs created a fax. The next POST starts a fresh mark:
-    // were it interrupted too, the lookup after it must wait for it to settle, not for an old time.
-    const record = deps.keys.fax(faxId);
-    await deps.redis
-      .multi()
-      .hset(record, 'submitting', `${attempt}:${Date.now()}`)
-      .hdel(record, 'lookup_after')
-      .exec();
+    // Certain now: none of this attempt's POSTs created a fax. The next POST starts a fresh mark
+    // (below): were it interrupted too, the lookup after it must wait for it to settle.
     if (slot.failedPosts >= deps.submitAttempts) {
       await failSubmission(`no POST of ${slot.failedPosts} reached Telnyx; none created a fax`);
       return;
@@ -220,15 +221,24 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     }
   }
   const webhookUrl = deps.webhookUrl ?? callerWebhook;
-  const outcome = await submitThrottled(deps, log, {
-    ...request,
-    client_state: encodeClientState({ faxId, attempt, callerState }),
-    ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
-  });
+  const outcome = await submitThrottled(
+    deps,
+    log,
+    { faxId, attempt, stampFirst: slot.interruptedAt !== undefined || slot.waitMs > 0 },
+    {
+      ...request,
+      client_state: encodeClientState({ faxId, attempt, callerState }),
+      ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
+    },
+  );
 
   switch (outcome.kind) {
     case 'stopped':
       return handBackUnsent();
+    case 'moved-on':
+      count('moved_on');
+      log.info('the fax moved on while it waited to be sent: not sent');
+      return;
     case 'accepted':
       count('submitted');
       await recordOutcome({
@@ -293,8 +303,10 @@ const postOutcome = (outcome: SubmitOutcome): PostOutcome => {
 async function submitThrottled(
   deps: DispatchDeps,
   log: Logger,
+  /** `stampFirst`: time has passed since the claim marked the attempt (a wait, a lookup). */
+  post: { readonly faxId: string; readonly attempt: number; readonly stampFirst: boolean },
   request: Parameters<TelnyxClient['submitFax']>[0],
-): Promise<SubmitOutcome | { readonly kind: 'stopped' }> {
+): Promise<SubmitOutcome | { readonly kind: 'stopped' | 'moved-on' }> {
   for (let throttled = 0; ; throttled++) {
     try {
       if (throttled > 0) await deps.limiter.take();
@@ -303,6 +315,11 @@ async function submitThrottled(
       throw error;
     }
     if (deps.stopping?.aborted) return { kind: 'stopped' };
+    // The mark must say when this POST began, not when the claim was made: a run taking over after a
+    // crash waits from it for the POST to settle at Telnyx before asking whether it created the fax.
+    if ((post.stampFirst || throttled > 0) && !(await stampPost(deps, post.faxId, post.attempt))) {
+      return { kind: 'moved-on' };
+    }
     const outcome = await deps.telnyx.submitFax(request);
     deps.metrics?.posted(postOutcome(outcome));
     if (outcome.kind !== 'retryable' || outcome.status !== 429) return outcome;

@@ -142,7 +142,8 @@ if known then
     code, status = 1, 'queued'
     redis.call('HSET', record, 'status', 'queued', 'rank', 0, 'attempt', requeued, 'updated_at', now,
       'next_attempt_at', retryAt, 'last_failure_reason', failureReason)
-    redis.call('HDEL', record, 'telnyx_fax_id', 'submitted_at')
+    -- The next attempt starts with no failed POSTs and no lookup pending.
+    redis.call('HDEL', record, 'telnyx_fax_id', 'submitted_at', 'post_tries', 'lookup_after')
     redis.call('ZREM', inflight, faxId)
     redis.call('ZADD', slotKey('outbox'), retryAt + S.outboxGraceMs, faxId)
     if detail == '' then

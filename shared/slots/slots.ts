@@ -136,6 +136,14 @@ export async function handBack(store: SlotStore, faxId: string, attempt: number)
   return wake;
 }
 
+/**
+ * Marks the attempt as being POSTed now (shared/scripts/stamp-post.lua); false if the fax is no longer
+ * queued at that attempt (then nothing may be sent).
+ */
+export async function stampPost(store: SlotStore, faxId: string, attempt: number): Promise<boolean> {
+  return (await store.redis.stampPost(store.keys.fax(faxId), attempt)) === 1;
+}
+
 /** Takes a fax out of the line it waits in; resolves to the job ids to wake. */
 export async function leaveLine(store: SlotStore, faxId: string): Promise<readonly string[]> {
   return (await store.redis.leaveLine(store.keys.fax(faxId), slotArg(store.slots), faxId)) as string[];
