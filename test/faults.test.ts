@@ -4,6 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { Queue, Worker } from 'bullmq';
+import { FAX_QUEUE } from '../shared/keys.ts';
+import { startWorkerService } from '../worker/main.ts';
+import { SLOT_KEEPER_DEFAULTS } from '../worker/slot-keeper.ts';
 import { freePort, startRedisServer } from '../shared/redis-server.ts';
 import { assertConsistent } from './helpers/consistency.ts';
 import {
@@ -248,4 +252,33 @@ test('Telnyx misbehaving: 5xx, 429, duplicated, reordered and lost webhooks; eve
   // Later faxes lose their final webhook: only the leases' reconciliation can end them.
   pipeline.simulator.configure({ dropTerminalWebhooks: true });
   await assertConsistent(t, pipeline, ids);
+});
+
+test('a fax whose job used up its attempts on errors other than failed POSTs is given its job again and sent', async (t) => {
+  const pipeline = await startPipeline(t, {
+    worker: false,
+    env: { FAX_RETRY_DELAY_SCALE: '0.001' },
+    simulator: { stepMs: 5, callMs: 20 },
+  });
+  const [id] = await queueMany(pipeline, 1);
+  // A worker that fails every run before it sends anything (an outage, a bug): BullMQ fails the job.
+  const broken = new Worker(
+    FAX_QUEUE,
+    async () => {
+      throw new Error('Redis went away mid-run');
+    },
+    { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix },
+  );
+  const queue = new Queue(FAX_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
+  t.teardown(() => queue.close());
+  await until(async () => (await queue.getJobState(id as string)) === 'failed', 'the job failed for good');
+  await broken.close();
+  t.is(await pipeline.redis.hget(pipeline.keys.fax(id as string), 'status'), 'queued');
+
+  const worker = await startWorkerService(pipeline.runtime, {
+    keeper: { ...SLOT_KEEPER_DEFAULTS, intervalMs: 100, failedScanMs: 200 },
+  });
+  t.teardown(() => worker.close());
+  await assertConsistent(t, pipeline, [id as string]);
+  t.is(pipeline.simulator.lifecycle.stats.accepted, 1);
 });

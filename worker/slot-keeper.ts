@@ -12,9 +12,19 @@ export interface SlotKeeperOptions {
   readonly batch: number;
   /** How often (across all workers) every waiting scope is checked for free slots. */
   readonly sweepMs: number;
+  /** How often (across all workers) the newest failed jobs are checked for faxes still queued. */
+  readonly failedScanMs?: number;
 }
 
-export const SLOT_KEEPER_DEFAULTS: SlotKeeperOptions = { intervalMs: 1000, batch: 50, sweepMs: 5000 };
+export const SLOT_KEEPER_DEFAULTS: SlotKeeperOptions = {
+  intervalMs: 1000,
+  batch: 50,
+  sweepMs: 5000,
+  failedScanMs: 60_000,
+};
+
+/** Failed jobs looked at per scan, newest first. */
+const FAILED_SCAN = 200;
 
 export interface SlotKeeper {
   /** One round now (tests). */
@@ -59,6 +69,28 @@ export function startSlotKeeper(
     // Once a minute, by whichever worker claims it: trim the stream by age, warn about lagging groups.
     if (await deps.redis.set(`${deps.keys.prefix}:retention`, '1', 'PX', 60_000, 'NX')) {
       await enforceRetention({ ...deps, maxAgeMs: deps.streamMaxAgeMs });
+    }
+    const scanMs = options.failedScanMs ?? SLOT_KEEPER_DEFAULTS.failedScanMs ?? 60_000;
+    if (await deps.redis.set(`${deps.keys.prefix}:failed-scan`, '1', 'PX', scanMs, 'NX')) {
+      await reviveFailed();
+    }
+  }
+
+  /**
+   * A job that used up its BullMQ attempts on errors other than failed POSTs (Redis away mid-run, a
+   * bug) leaves its fax queued with nothing to send it: give it its job again. Faxes that have moved
+   * on are left alone; a fax that keeps failing is retried at most once per scan.
+   */
+  async function reviveFailed(): Promise<void> {
+    for (const job of await deps.queue.getFailed(0, FAILED_SCAN - 1)) {
+      const { faxId } = job.data;
+      if (!faxId || !job.id) continue;
+      const revival = await reviveJob(deps, faxId, attemptOfJob(faxId, job.id));
+      if (revival === 'retried')
+        deps.logger.warn(
+          { faxId, jobId: job.id, reason: job.failedReason },
+          'revived a failed job of a queued fax',
+        );
     }
   }
 
