@@ -142,6 +142,7 @@ export function nextOpening(window: SendingWindow, now: number): number {
   const start = clockOf(window.start);
   const end = clockOf(window.end);
   const pastMidnight = secondsOf(window.end) <= secondsOf(window.start);
+  const length = (secondsOf(window.end) - secondsOf(window.start) + 86_400) % 86_400;
   const today = DateTime.fromMillis(now, { zone: window.time_zone ?? 'UTC' }).startOf('day');
   let next = Number.POSITIVE_INFINITY;
   // Yesterday's window may still be open past midnight; a week ahead always holds an opening day.
@@ -149,7 +150,10 @@ export function nextOpening(window: SendingWindow, now: number): number {
     const day = today.plus({ days: offset });
     if (!window.days.includes(WEEKDAYS[day.weekday - 1] as Weekday)) continue;
     const opens = day.set(start);
-    const closes = day.plus({ days: pastMidnight ? 1 : 0 }).set(end);
+    let closes = day.plus({ days: pastMidnight ? 1 : 0 }).set(end);
+    // A window inside a DST gap (02:30–03:30 on a spring-forward night) opens when the clock allows
+    // and stays open as long as it would have.
+    if (closes <= opens) closes = opens.plus({ seconds: length });
     if (opens.toMillis() <= now && now < closes.toMillis()) return now;
     if (opens.toMillis() > now) next = Math.min(next, opens.toMillis());
   }

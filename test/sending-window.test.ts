@@ -37,6 +37,10 @@ test('a window past midnight belongs to the day it opens; DST gaps move forward'
   // New York skips 02:00–03:00 on 2026-03-08: a 02:30 opening happens at 03:30 EDT.
   const sunday = sendingWindowSchema.parse('sun 02:30-05:00 America/New_York') as SendingWindow;
   t.is(nextOpening(sunday, at('2026-03-08T05:00:00Z')), at('2026-03-08T07:30:00Z'));
+  // A window wholly inside the gap still opens that night, for as long as it lasts.
+  const gap = sendingWindowSchema.parse('sun 02:30-03:30 America/New_York') as SendingWindow;
+  t.is(nextOpening(gap, at('2026-03-08T05:00:00Z')), at('2026-03-08T07:30:00Z'));
+  t.is(nextOpening(gap, at('2026-03-08T07:40:00Z')), at('2026-03-08T07:40:00Z'), 'open at 03:40 EDT');
 });
 
 test('windows are read from a string or an object; bad ones are named', (t) => {

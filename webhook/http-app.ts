@@ -80,8 +80,10 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
       return;
     }
     try {
-      // Queued before the event is stored: a crash between the two makes Telnyx retry, and the job id
-      // (the fax's) keeps the document from being saved twice.
+      const result = await ingestWebhook(deps.sink, webhook);
+      // Queued after the event is stored (so `fax.media.saved` follows `fax.received`), also for a
+      // duplicate: a crash in between makes Telnyx retry, and that copy queues it. The job id (the
+      // fax's) keeps the document from being saved twice.
       const document = deps.inbound ? inboundDocument(webhook) : undefined;
       if (document && deps.inbound) {
         await deps.inbound.queue.add(
@@ -90,7 +92,6 @@ export function createWebhookApp(deps: WebhookAppDeps): Koa {
           inboundJobOptions(document, deps.inbound.backoffMs),
         );
       }
-      const result = await ingestWebhook(deps.sink, webhook);
       deps.logger.info(
         {
           eventId: webhook.data.id,

@@ -66,6 +66,13 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   const log = deps.logger.child({ faxId, attempt });
   const count = (result: DispatchResult) => deps.metrics?.dispatched(result);
   const stopped = () => deps.stopping?.aborted === true;
+  if (stopped()) {
+    // Shutting down: not claimed, nothing taken; the job is due again at once, for another worker.
+    await job.moveToDelayed(Date.now(), token);
+    count('handed_back');
+    throw new DelayedError();
+  }
+  const claimedAt = Date.now();
   const slot = await acquireSlots(deps, {
     faxId,
     jobId,
@@ -189,20 +196,22 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       payload: {},
     });
   };
-  if (Date.now() > expires) {
+  // Redis's clock, not this machine's: every worker decides alike, as the claim script does.
+  const now = slot.now + (Date.now() - claimedAt);
+  if (now > expires) {
     await expire(`not sent: its time-to-live ran out at ${new Date(expires).toISOString()}`);
     return;
   }
   const window = slot.request.sending_window;
   if (window) {
-    const opensAt = nextOpening(window, Date.now());
+    const opensAt = nextOpening(window, now);
     if (opensAt > expires) {
       await expire(
         `not sent: its sending window opens at ${new Date(opensAt).toISOString()}, after its time-to-live (${new Date(expires).toISOString()})`,
       );
       return;
     }
-    if (opensAt > Date.now()) {
+    if (opensAt > now) {
       // Nothing was sent: the slots go to the next fax, and this one runs again when the window opens.
       await deps.handoff.wake(await holdUntil(deps, faxId, attempt, opensAt));
       await waitUntil(opensAt, 'sending window closed: held until it opens', 'scheduled');

@@ -90,9 +90,7 @@ export async function startWorkerService(
       // No new jobs; jobs waiting for their turn or out a 429 hand their faxes back; POSTs on their
       // way are waited for and recorded. Liveness keeps answering until the end, readiness says no.
       stop.abort();
-      await keeper.close();
-      await worker.close();
-      await inbound?.close();
+      await Promise.all([keeper.close(), worker.close(), inbound?.close()]);
       await queue.close();
       await telnyx.close();
       await health?.close();

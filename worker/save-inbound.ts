@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { applyEvent, type EventSink } from '../shared/events.ts';
@@ -94,7 +94,10 @@ async function freshLink(deps: InboundDeps, telnyxFaxId: string): Promise<string
 
 async function download(deps: InboundDeps, url: string, telnyxFaxId: string): Promise<SavedDocument> {
   const maxBytes = deps.maxBytes ?? 100 * 1024 * 1024;
-  const response = await fetch(url, { signal: AbortSignal.timeout(deps.downloadTimeoutMs ?? 120_000) });
+  const timeout = AbortSignal.timeout(deps.downloadTimeoutMs ?? 120_000);
+  // A shutdown ends a download too: the job goes back to its queue (below) and is done again whole.
+  const signal = deps.stopping ? AbortSignal.any([timeout, deps.stopping]) : timeout;
+  const response = await fetch(url, { signal });
   if (!response.ok || !response.body) {
     await response.body?.cancel();
     throw new DownloadError(`the document link answered ${response.status}`, response.status);
@@ -133,9 +136,15 @@ export async function createInboundWorker(
   options: { readonly concurrency: number },
 ): Promise<Worker<InboundDocumentJob>> {
   await mkdir(deps.dir, { recursive: true });
+  await removeStalePartials(deps);
   const worker = new Worker<InboundDocumentJob>(
     INBOUND_QUEUE,
     async (job: Job<InboundDocumentJob>, token?: string) => {
+      if (deps.stopping?.aborted) {
+        // Shutting down: not started; due again at once, for another worker.
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
       try {
         const saved = await saveInboundDocument(deps, job.data);
         deps.logger.info(
@@ -159,10 +168,30 @@ export async function createInboundWorker(
         throw error;
       }
     },
-    { connection: deps.redis, prefix: deps.keys.bullPrefix, concurrency: options.concurrency },
+    {
+      connection: deps.redis,
+      prefix: deps.keys.bullPrefix,
+      concurrency: options.concurrency,
+      // A download redelivered after a crash is simply done again: let it survive a few.
+      maxStalledCount: 5,
+    },
   );
   worker.on('error', (error) => deps.logger.error({ err: error }, 'inbound worker error'));
   return worker;
+}
+
+/** Partial files a crashed download left (`.<id>.<uuid>.part`), once they are an hour old. */
+async function removeStalePartials(deps: InboundDeps): Promise<void> {
+  const dir = resolve(deps.dir);
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith('.') || !name.endsWith('.part')) continue;
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > 3_600_000) {
+      await rm(path, { force: true });
+      deps.logger.info({ path }, 'removed a partial download left by a crash');
+    }
+  }
 }
 
 /** One entry per fax and event type, however often the job runs (the event id is derived from both). */

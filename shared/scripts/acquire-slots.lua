@@ -24,7 +24,8 @@
 
   Returns { 1, request, ms to wait before the POST, woken job ids, when an earlier run of this attempt
             began submitting (ms; 0 = none), created_at, POSTs of this attempt that failed, when Telnyx
-            may be asked about the last of them (ms; 0 = not set) }      slots held (also when already held: a redelivered job)
+            may be asked about the last of them (ms; 0 = not set), now (Redis TIME, ms) }
+                                                                      slots held (also when already held: a redelivered job)
           { 0, request, scope, woken job ids }                        parked waiting for `scope`
           { 2, status, attempt }                                      not queued at this attempt
           { 3, due at (ms) }                                          scheduled for later (send_at, or held
@@ -61,7 +62,7 @@ end
 if fields[4] and fields[4] ~= '' then
   redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
   return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[5]), now), wake, markSubmitting(),
-    tonumber(fields[5]) or 0, tonumber(fields[6]) or 0, tonumber(fields[7]) or 0 }
+    tonumber(fields[5]) or 0, tonumber(fields[6]) or 0, tonumber(fields[7]) or 0, now }
 end
 
 local scopes = { 'destination:' .. destination, 'connection:' .. connection }
@@ -106,4 +107,4 @@ end
 redis.call('HSET', record, 'slots', table.concat(scopes, '\n'), 'job_id', jobId)
 redis.call('ZADD', slotKey('leases'), now + S.leaseMs, faxId)
 return { 1, request, reserveSend(KEYS[2], KEYS[3], tonumber(ARGV[5]), now), wake, markSubmitting(),
-  tonumber(fields[5]) or 0, tonumber(fields[6]) or 0, tonumber(fields[7]) or 0 }
+  tonumber(fields[5]) or 0, tonumber(fields[6]) or 0, tonumber(fields[7]) or 0, now }

@@ -34,6 +34,8 @@ export type AcquireResult =
       /** POSTs of this attempt that failed, and when Telnyx may be asked about the last (ms; 0 = unset). */
       readonly failedPosts: number;
       readonly lookupAfter: number;
+      /** Redis's clock at the claim (ms): the one clock every worker shares. */
+      readonly now: number;
     }
   /** `scope` is full: the fax waits in its line until a slot frees. */
   | { readonly kind: 'parked'; readonly scope: string; readonly wake: readonly string[] }
@@ -57,8 +59,8 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
     claim.jobId,
     claim.attempt,
     claim.rateIntervalMs,
-  )) as [number, string?, (string | number)?, string[]?, number?, number?, number?, number?];
-  const [code, first, second, wake = [], interruptedAt, createdAt, failedPosts, lookupAfter] = reply;
+  )) as [number, string?, (string | number)?, string[]?, number?, number?, number?, number?, number?];
+  const [code, first, second, wake = [], interruptedAt, createdAt, failedPosts, lookupAfter, now] = reply;
   switch (code) {
     case 1:
       return {
@@ -70,6 +72,7 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
         createdAt: Number(createdAt ?? 0),
         failedPosts: Number(failedPosts ?? 0),
         lookupAfter: Number(lookupAfter ?? 0),
+        now: Number(now ?? Date.now()),
       };
     case 0:
       return { kind: 'parked', scope: String(second), wake };
