@@ -105,11 +105,13 @@ local now = nowMs()
 
 if known then
   local current = redis.call('HMGET', record, 'status', 'rank', 'attempt', 'client_state', 'telnyx_fax_id',
-    'capacity_retries', 'tags', 'batch_id', 'created_at', 'due_at', 'next_attempt_at', 'submitted_at')
+    'capacity_retries', 'tags', 'batch_id', 'created_at', 'due_at', 'next_attempt_at', 'submitted_at',
+    'hold_until')
   tags = current[7] or ''
   batchId = current[8] or ''
   firstDue = tonumber(current[10]) or tonumber(current[9]) or 0
-  attemptDue = tonumber(current[11]) or firstDue
+  -- Held for its sending window: due when the window opened.
+  attemptDue = math.max(tonumber(current[11]) or firstDue, tonumber(current[13]) or 0)
   submittedAt = tonumber(current[12]) or 0
   status = current[1]
   local rank, curAttempt = tonumber(current[2]) or 0, tonumber(current[3]) or 0
