@@ -77,7 +77,13 @@ export async function measureWebhooks(options: WebhookOptions): Promise<WebhookR
       const faxes: { faxId: string; telnyxFaxId: string; to: string }[] = [];
       await inFlight(faxCount, 32, async (i) => {
         const { id, request } = await producer.queue(benchFax(first + i));
-        const slot = await acquireSlots(sink, { faxId: id, jobId: id, attempt: 1, rateIntervalMs: 0 });
+        const slot = await acquireSlots(sink, {
+          faxId: id,
+          jobId: id,
+          attempt: 1,
+          rateIntervalMs: 0,
+          run: 'bench',
+        });
         if (slot.kind !== 'held') throw new Error(`bench: fax ${id} did not get its slots (${slot.kind})`);
         const telnyxFaxId = randomUUID();
         await applyEvent(sink, {

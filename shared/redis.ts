@@ -25,6 +25,7 @@ const SCRIPTS = {
   releaseSlots: { lua: withSlots('release-slots'), numberOfKeys: 1 },
   handBack: { lua: withSlots('hand-back'), numberOfKeys: 1 },
   stampPost: { lua: withSlots('stamp-post'), numberOfKeys: 1 },
+  failedPost: { lua: withSlots('failed-post'), numberOfKeys: 1 },
   renewLease: { lua: withSlots('renew-lease'), numberOfKeys: 1 },
   slotTick: { lua: withSlots('slot-tick'), numberOfKeys: 1 },
   leaveLine: { lua: withSlots('leave-line'), numberOfKeys: 1 },

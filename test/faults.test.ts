@@ -282,3 +282,34 @@ test('a fax whose job used up its attempts on errors other than failed POSTs is 
   await assertConsistent(t, pipeline, [id as string]);
   t.is(pipeline.simulator.lifecycle.stats.accepted, 1);
 });
+
+test('a worker frozen past its lock while it waits out a 429: the run that took over sends the fax, the frozen one, waking, sends nothing', async (t) => {
+  const { pipeline, startWorker } = await faultPipeline(t, {
+    env: { TELNYX_TIMEOUT_MS: '2000' },
+    simulator: { stepMs: 5, callMs: 50, failNextPosts: [429], retryAfterSeconds: 2, webhookDelayMs: 3000 },
+  });
+  const workers = [await startWorker(), await startWorker()];
+  const logs = new Map(workers.map((child) => [child, '']));
+  for (const child of workers) {
+    child.stdout?.on('data', (chunk: Buffer) => logs.set(child, `${logs.get(child)}${chunk}`));
+    t.teardown(() => {
+      child.kill('SIGCONT');
+    });
+  }
+  const [id] = await queueMany(pipeline, 1);
+  const stats = pipeline.simulator.lifecycle.stats;
+  const throttled = () => workers.find((child) => logs.get(child)?.includes('Telnyx rate limit (429)'));
+  await until(() => throttled() !== undefined, 'a 429 taken');
+  const frozen = throttled() as ChildProcess;
+  // A GC pause, a VM freeze, a partition from Redis: its lock runs out and the other worker takes over.
+  frozen.kill('SIGSTOP');
+  pipeline.simulator.configure({ postLatencyMs: 1500 });
+  await until(() => stats.posts === 2, 'the run that took over POSTs (after asking Telnyx)', 30_000);
+  t.is(stats.lists, 1, 'it asked Telnyx first');
+  frozen.kill('SIGCONT'); // wakes while that POST is on its way
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  t.is(stats.posts, 2, 'the frozen run never POSTs');
+  t.is(stats.accepted, 1, 'one fax at Telnyx');
+  pipeline.simulator.configure({ postLatencyMs: 0 });
+  await assertConsistent(t, pipeline, [id as string]);
+});

@@ -4,7 +4,7 @@ import { readFaxRecord } from '../shared/fax-record.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { assignProfile, readLimits, setLimit } from '../shared/slots/limits.ts';
 import type { SlotSettings } from '../shared/slots/settings.ts';
-import { acquireSlots, slotTick } from '../shared/slots/slots.ts';
+import { acquireSlots, failedPost, handBack, holdUntil, slotTick, stampPost } from '../shared/slots/slots.ts';
 import { createRateLimiter } from '../worker/rate-limiter.ts';
 import { storeFax } from './helpers/records.ts';
 import type { FaxPriority } from '../shared/priority.ts';
@@ -27,7 +27,7 @@ async function setup(t: ExecutionContext, env: Record<string, string>, tweak: Pa
   }
 
   const acquire = (faxId: string, attempt = 1) =>
-    acquireSlots(sink, { faxId, jobId: `job-${faxId}`, attempt, rateIntervalMs: 0 });
+    acquireSlots(sink, { faxId, jobId: `job-${faxId}`, attempt, rateIntervalMs: 0, run: `run-${faxId}` });
 
   const webhook = (
     faxId: string,
@@ -372,4 +372,37 @@ test('the shared rate limiter spaces requests evenly and a 429 pause holds every
   const before = performance.now();
   await limiters[1]?.take();
   t.true(performance.now() - before >= 280, 'a pause set by one process holds back another');
+});
+
+test('only the run the submitting mark names may POST or give the attempt back; a run that takes the job over asks Telnyx first', async (t) => {
+  const { sink } = await testSink(t, {});
+  const faxId = newEventId();
+  const request = {
+    connection_id: 'c1',
+    to: '+13125550101',
+    from: '+19459457421',
+    media_url: 'https://e.com/a.pdf',
+  };
+  await storeFax(sink, faxId, request, new Date());
+  const claim = (run: string) =>
+    acquireSlots(sink, { faxId, jobId: faxId, attempt: 1, rateIntervalMs: 0, run });
+  t.is((await claim('a')).kind, 'held'); // run A claims, then stalls: its lock runs out
+  const b = await claim('b'); // the job redelivered: run B takes the mark over, with A's time
+  t.true(b.kind === 'held' && b.interruptedAt !== undefined, 'B asks Telnyx before sending');
+  t.is(await stampPost(sink, faxId, 1, 'a'), 'superseded', 'A, waking, may not POST');
+  t.is(await stampPost(sink, faxId, 1, 'b'), 'post');
+  // A wakes into a shutdown and tries to give the attempt back: nothing changes.
+  t.deepEqual(await handBack(sink, faxId, 1, 'a'), []);
+  t.is(
+    await holdUntil(sink, faxId, 1, Date.now() + 60_000, 'a').then(() =>
+      sink.redis.hget(sink.keys.fax(faxId), 'hold_until'),
+    ),
+    null,
+  );
+  t.is(await failedPost(sink, faxId, 1, 'a', 1000), undefined);
+  t.is(await sink.redis.zcard(sink.keys.slots.leases), 1, "B's slots are still held");
+  // B's POST timed out (ambiguous): its next run must ask Telnyx about it, not send blind.
+  t.is(await failedPost(sink, faxId, 1, 'b', 1000), 1);
+  const c = await claim('c');
+  t.true(c.kind === 'held' && c.interruptedAt !== undefined && c.lookupAfter > 0);
 });

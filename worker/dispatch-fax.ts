@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { encodeClientState } from '../shared/client-state.ts';
@@ -11,6 +12,7 @@ import { nextOpening } from '../shared/sending-window.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
 import {
   acquireSlots,
+  failedPost,
   handBack,
   holdUntil,
   isWoken,
@@ -63,6 +65,8 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   const { faxId } = job.data;
   const attempt = job.data.attempt ?? 1;
   const jobId = job.id ?? faxId;
+  // This run of the job: the one the fax's submitting mark names while it may POST (lib/slots.lua).
+  const run = token ?? randomUUID();
   const log = deps.logger.child({ faxId, attempt });
   const count = (result: DispatchResult) => deps.metrics?.dispatched(result);
   const stopped = () => deps.stopping?.aborted === true;
@@ -78,6 +82,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     jobId,
     attempt,
     rateIntervalMs: deps.limiter.intervalMs,
+    run,
   });
   if (slot.kind === 'unknown') throw new UnrecoverableError(`no record for fax ${faxId}`);
   if (slot.kind === 'moved-on') {
@@ -133,7 +138,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
    * submitting mark is cleared, and the job is due again at once, for another (or the next) worker.
    */
   const handBackUnsent = async (): Promise<never> => {
-    await deps.handoff.wake(await handBack(deps, faxId, attempt));
+    await deps.handoff.wake(await handBack(deps, faxId, attempt, run));
     await job.moveToDelayed(Date.now(), token);
     count('handed_back');
     log.info('shutting down: fax handed back to the queue, unsent');
@@ -143,9 +148,14 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   if (slot.interruptedAt !== undefined) {
     // Nothing is sent before Telnyx is asked. An earlier POST of this attempt may have created the fax: right after a 5xx answer, or, after a
     // run that died or got no answer, once twice our timeout has passed since the attempt began.
+    // Redis's times, compared with Redis's clock (at the claim): every worker waits alike.
     const settledAt = slot.lookupAfter > 0 ? slot.lookupAfter : slot.interruptedAt + deps.settleMs;
-    if (Date.now() < settledAt)
-      await waitUntil(settledAt, 'waiting before asking Telnyx about an interrupted POST');
+    if (slot.now < settledAt) {
+      await waitUntil(
+        Date.now() + (settledAt - slot.now),
+        'waiting before asking Telnyx about an interrupted POST',
+      );
+    }
     let earlier: TelnyxFax | undefined;
     try {
       earlier = await findEarlierSubmission(deps, {
@@ -213,7 +223,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     }
     if (opensAt > now) {
       // Nothing was sent: the slots go to the next fax, and this one runs again when the window opens.
-      await deps.handoff.wake(await holdUntil(deps, faxId, attempt, opensAt));
+      await deps.handoff.wake(await holdUntil(deps, faxId, attempt, opensAt, run));
       await waitUntil(opensAt, 'sending window closed: held until it opens', 'scheduled');
     }
   }
@@ -233,7 +243,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   const outcome = await submitThrottled(
     deps,
     log,
-    { faxId, attempt, stampFirst: slot.interruptedAt !== undefined || slot.waitMs > 0 },
+    { faxId, attempt, run },
     {
       ...request,
       client_state: encodeClientState({ faxId, attempt, callerState }),
@@ -247,6 +257,10 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     case 'moved-on':
       count('moved_on');
       log.info('the fax moved on while it waited to be sent: not sent');
+      return;
+    case 'superseded':
+      count('superseded');
+      log.warn('another run took this job over while this one was stalled: not sent');
       return;
     case 'accepted':
       count('submitted');
@@ -272,21 +286,31 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       log.warn({ httpStatus: outcome.status, detail: outcome.detail }, 'fax rejected by Telnyx');
       return;
     case 'retryable': {
-      const failedPosts = await deps.redis.hincrby(deps.keys.fax(faxId), 'post_tries', 1);
+      // Telnyx may have the fax (`ambiguous`): its slot stays held, and the next run asks Telnyx before
+      // anything else — after a backoff if Telnyx answered (5xx), once the request has surely ended
+      // there if not.
+      const backoffMs = (tries: number) => deps.backoffMs * 2 ** Math.min(tries, 6);
+      const previous = slot.failedPosts;
+      const lookupMs = outcome.ambiguous
+        ? outcome.status === undefined
+          ? deps.settleMs
+          : backoffMs(previous)
+        : undefined;
+      const failedPosts = await failedPost(deps, faxId, attempt, run, lookupMs);
+      if (failedPosts === undefined) {
+        count('superseded');
+        log.warn('a POST failed after another run took this job over: left to that run');
+        return;
+      }
       log.warn(
         { httpStatus: outcome.status, detail: outcome.detail, failedPosts, ambiguous: outcome.ambiguous },
         'fax submission failed',
       );
-      if (outcome.ambiguous) {
-        // Telnyx may have the fax: its slot stays held, and the next run asks Telnyx before anything
-        // else — after a backoff if Telnyx answered (5xx), once the request has surely ended there if not.
-        const backoffMs = deps.backoffMs * 2 ** Math.min(failedPosts - 1, 6);
-        const lookupAfter = Date.now() + (outcome.status === undefined ? deps.settleMs : backoffMs);
-        await deps.redis.hset(deps.keys.fax(faxId), 'lookup_after', lookupAfter);
-        await waitUntil(lookupAfter, 'POST may have reached Telnyx; asking before sending again');
+      if (lookupMs !== undefined) {
+        await waitUntil(Date.now() + lookupMs, 'POST may have reached Telnyx; asking before sending again');
       }
       // Certainly no fax was created: its channel is free again.
-      await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
+      await deps.handoff.wake(await releaseSlots(deps, faxId, attempt, run));
       if (failedPosts < deps.submitAttempts) {
         count('retry');
         throw new RetryableSubmitError(outcome.detail);
@@ -312,10 +336,9 @@ const postOutcome = (outcome: SubmitOutcome): PostOutcome => {
 async function submitThrottled(
   deps: DispatchDeps,
   log: Logger,
-  /** `stampFirst`: time has passed since the claim marked the attempt (a wait, a lookup). */
-  post: { readonly faxId: string; readonly attempt: number; readonly stampFirst: boolean },
+  post: { readonly faxId: string; readonly attempt: number; readonly run: string },
   request: Parameters<TelnyxClient['submitFax']>[0],
-): Promise<SubmitOutcome | { readonly kind: 'stopped' | 'moved-on' }> {
+): Promise<SubmitOutcome | { readonly kind: 'stopped' | 'moved-on' | 'superseded' }> {
   for (let throttled = 0; ; throttled++) {
     try {
       if (throttled > 0) await deps.limiter.take();
@@ -324,11 +347,10 @@ async function submitThrottled(
       throw error;
     }
     if (deps.stopping?.aborted) return { kind: 'stopped' };
-    // The mark must say when this POST began, not when the claim was made: a run taking over after a
-    // crash waits from it for the POST to settle at Telnyx before asking whether it created the fax.
-    if ((post.stampFirst || throttled > 0) && !(await stampPost(deps, post.faxId, post.attempt))) {
-      return { kind: 'moved-on' };
-    }
+    // Only the run the mark names may POST, and the mark must say when this POST began: a run taking
+    // the job over waits from then for it to settle at Telnyx before asking whether it created the fax.
+    const stamp = await stampPost(deps, post.faxId, post.attempt, post.run);
+    if (stamp !== 'post') return { kind: stamp };
     const outcome = await deps.telnyx.submitFax(request);
     deps.metrics?.posted(postOutcome(outcome));
     if (outcome.kind !== 'retryable' || outcome.status !== 429) return outcome;

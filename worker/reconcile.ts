@@ -68,7 +68,10 @@ export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promis
     // No job will POST it. Did a run that died create it at Telnyx?
     const since = submittedSince(submitting, attempt);
     const askAfter = Number(lookupAfter ?? 0) || (since ?? 0) + deps.settleMs;
-    if (since !== undefined && Date.now() < askAfter) {
+    // Both times are Redis's: compare them with Redis's clock, not this machine's.
+    const [seconds, micros] = await deps.redis.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    if (since !== undefined && now < askAfter) {
       // Its last POST may still be going on at Telnyx: ask later.
       await renewLease(deps, faxId);
       return 'renewed';

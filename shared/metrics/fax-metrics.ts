@@ -16,6 +16,7 @@ export const DISPATCH_RESULTS = [
   'scheduled',
   'moved_on',
   'handed_back',
+  'superseded',
 ] as const;
 export type DispatchResult = (typeof DISPATCH_RESULTS)[number];
 

@@ -13,6 +13,7 @@
   ARGV[3] BullMQ job id (to wake it when a slot frees)
   ARGV[4] the attempt the job sends
   ARGV[5] ms between Telnyx requests (0 = no rate limit)
+  ARGV[6] this run's token (BullMQ's lock token): the run the `submitting` mark names (lib/slots.lua)
 
   A line is ordered by arrival plus a head start by priority (S.priorityDelayMs: high 0, normal and
   bulk later), so urgent faxes go first when channels are scarce and a fax that has waited longer than
@@ -48,12 +49,17 @@ local connection, destination = tostring(decoded.connection_id), tostring(decode
 local now = nowMs()
 local wake = {}
 
--- Marks this attempt as being submitted; returns when an earlier run began doing so (0 = never).
+-- Marks this attempt as being submitted by this run; returns when an earlier run began doing so
+-- (0 = never), taking its mark over with that time.
 local function markSubmitting()
-  local mark = redis.call('HGET', record, 'submitting')
-  local mine = ARGV[4] .. ':'
-  if mark and string.sub(mark, 1, #mine) == mine then return tonumber(string.sub(mark, #mine + 1)) or 0 end
-  redis.call('HSET', record, 'submitting', mine .. string.format('%d', now))
+  local since, owner = readMark(record, ARGV[4])
+  if since then
+    if owner ~= ARGV[6] then
+      redis.call('HSET', record, 'submitting', ARGV[4] .. ':' .. string.format('%d', since) .. ':' .. ARGV[6])
+    end
+    return since
+  end
+  redis.call('HSET', record, 'submitting', ARGV[4] .. ':' .. string.format('%d', now) .. ':' .. ARGV[6])
   -- A lookup time belongs to the mark it was set under: a fresh mark starts without one.
   redis.call('HDEL', record, 'lookup_after')
   return 0

@@ -9,18 +9,17 @@
   ARGV[1] slot settings (JSON, shared/slots/settings.ts)
   ARGV[2] fax id
   ARGV[3] the attempt the job sends
+  ARGV[4] this run's token: only the run the `submitting` mark names gives anything back
 
   Returns { 1, woken job ids }   handed back
-          { 0, {} }              the fax is no longer queued at this attempt: nothing done
+          { 0, {} }              the fax is no longer queued at this attempt, or another run took the
+                                 job over: nothing done
 ]]
 S = cjson.decode(ARGV[1])
 local record, faxId, attempt = KEYS[1], ARGV[2], ARGV[3]
-local state = redis.call('HMGET', record, 'status', 'attempt', 'submitting')
-if state[1] ~= 'queued' or state[2] ~= attempt then return { 0, {} } end
-local mine = attempt .. ':'
-if state[3] and string.sub(state[3], 1, #mine) == mine then
-  redis.call('HDEL', record, 'submitting', 'lookup_after')
-end
+local state = redis.call('HMGET', record, 'status', 'attempt')
+if state[1] ~= 'queued' or state[2] ~= attempt or not ownsMark(record, attempt, ARGV[4]) then return { 0, {} } end
+redis.call('HDEL', record, 'submitting', 'lookup_after')
 local wake = {}
 releaseSlots(faxId, nowMs(), wake)
 return { 1, wake }

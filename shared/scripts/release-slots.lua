@@ -8,12 +8,14 @@
   ARGV[3] attempt the caller saw ('' = any): nothing is freed if the fax has moved on since
   ARGV[4] hold the fax until then (ms; '' = no hold): nothing was sent, the fax is not to be sent
           before that time (its sending window is closed); the attempt's submitting mark is cleared
+  ARGV[5] the run's token ('' = any): a job run frees nothing once another run has taken its job over
 
   Returns { scopes freed, woken job ids }
 ]]
 S = cjson.decode(ARGV[1])
 local record, faxId = KEYS[1], ARGV[2]
 if ARGV[3] ~= '' and redis.call('HGET', record, 'attempt') ~= ARGV[3] then return { 0, {} } end
+if ARGV[5] and ARGV[5] ~= '' and not ownsMark(record, ARGV[3], ARGV[5]) then return { 0, {} } end
 local wake = {}
 local freed = releaseSlots(faxId, nowMs(), wake)
 if ARGV[4] and ARGV[4] ~= '' then

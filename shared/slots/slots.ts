@@ -18,6 +18,8 @@ export interface SlotRequest {
   readonly attempt: number;
   /** Ms between Telnyx requests under the shared rate limit (0 = none). */
   readonly rateIntervalMs: number;
+  /** This run of the job (its BullMQ lock token): the one run that may POST the attempt. */
+  readonly run: string;
 }
 
 export type AcquireResult =
@@ -59,6 +61,7 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
     claim.jobId,
     claim.attempt,
     claim.rateIntervalMs,
+    claim.run,
   )) as [number, string?, (string | number)?, string[]?, number?, number?, number?, number?, number?];
   const [code, first, second, wake = [], interruptedAt, createdAt, failedPosts, lookupAfter, now] = reply;
   switch (code) {
@@ -87,12 +90,14 @@ export async function acquireSlots(store: SlotStore, claim: SlotRequest): Promis
 
 /**
  * Gives back a fax's slots (a POST that created no fax, a lease with no call behind it); frees
- * nothing if the fax has moved on to another attempt. Resolves to the job ids to wake.
+ * nothing if the fax has moved on to another attempt, or, given a job run, if another run has taken
+ * the job over. Resolves to the job ids to wake.
  */
 export async function releaseSlots(
   store: SlotStore,
   faxId: string,
   attempt?: number,
+  run = '',
 ): Promise<readonly string[]> {
   const [, wake] = (await store.redis.releaseSlots(
     store.keys.fax(faxId),
@@ -100,6 +105,7 @@ export async function releaseSlots(
     faxId,
     attempt ?? '',
     '',
+    run,
   )) as [number, string[]];
   return wake;
 }
@@ -113,6 +119,7 @@ export async function holdUntil(
   faxId: string,
   attempt: number,
   until: number,
+  run: string,
 ): Promise<readonly string[]> {
   const [, wake] = (await store.redis.releaseSlots(
     store.keys.fax(faxId),
@@ -120,6 +127,7 @@ export async function holdUntil(
     faxId,
     attempt,
     until,
+    run,
   )) as [number, string[]];
   return wake;
 }
@@ -129,22 +137,58 @@ export async function holdUntil(
  * its slots are freed and its `submitting` mark cleared. Only for an attempt none of whose POSTs can
  * have created the fax. Resolves to the job ids to wake.
  */
-export async function handBack(store: SlotStore, faxId: string, attempt: number): Promise<readonly string[]> {
+export async function handBack(
+  store: SlotStore,
+  faxId: string,
+  attempt: number,
+  run: string,
+): Promise<readonly string[]> {
   const [, wake] = (await store.redis.handBack(
     store.keys.fax(faxId),
     slotArg(store.slots),
     faxId,
     attempt,
+    run,
   )) as [number, string[]];
   return wake;
 }
 
 /**
- * Marks the attempt as being POSTed now (shared/scripts/stamp-post.lua); false if the fax is no longer
- * queued at that attempt (then nothing may be sent).
+ * Marks the attempt as being POSTed now by this run (shared/scripts/stamp-post.lua): `post` (go
+ * ahead), `moved-on` (the fax is no longer queued at that attempt) or `superseded` (another run took
+ * the job over). Only `post` may be followed by a POST.
  */
-export async function stampPost(store: SlotStore, faxId: string, attempt: number): Promise<boolean> {
-  return (await store.redis.stampPost(store.keys.fax(faxId), attempt)) === 1;
+export async function stampPost(
+  store: SlotStore,
+  faxId: string,
+  attempt: number,
+  run: string,
+): Promise<'post' | 'moved-on' | 'superseded'> {
+  const reply = Number(await store.redis.stampPost(store.keys.fax(faxId), attempt, run));
+  return reply === 1 ? 'post' : reply === 0 ? 'moved-on' : 'superseded';
+}
+
+/**
+ * Records a failed POST of this run's attempt (shared/scripts/failed-post.lua) and, when it may have
+ * created the fax, when Telnyx may be asked about it (`lookupAfterMs` from now, Redis's clock).
+ * Resolves to the attempt's failed POSTs so far, or undefined if another run took the job over.
+ */
+export async function failedPost(
+  store: SlotStore,
+  faxId: string,
+  attempt: number,
+  run: string,
+  lookupAfterMs?: number,
+): Promise<number | undefined> {
+  const reply = Number(
+    await store.redis.failedPost(
+      store.keys.fax(faxId),
+      attempt,
+      run,
+      lookupAfterMs === undefined ? '' : Math.round(lookupAfterMs),
+    ),
+  );
+  return reply < 0 ? undefined : reply;
 }
 
 /** Takes a fax out of the line it waits in; resolves to the job ids to wake. */

@@ -30,6 +30,26 @@ local function nowMs()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+--[[
+  The `submitting` mark of a fax: `<attempt>:<ms>:<run>` — the attempt may be on its way to Telnyx since
+  <ms> (the last POST, or the claim), and <run> (the BullMQ token of the job run that holds it) is the
+  only run allowed to POST it, give it back or hold it. A run that takes a job over from one whose lock
+  ran out takes the mark over, keeping its time: it asks Telnyx first, and the old run, should it wake,
+  finds itself superseded and sends nothing.
+]]
+local function readMark(record, attempt)
+  local mark = redis.call('HGET', record, 'submitting')
+  local mine = attempt .. ':'
+  if not mark or string.sub(mark, 1, #mine) ~= mine then return nil, nil end
+  local ms, run = string.match(string.sub(mark, #mine + 1), '^(%d+):?(.*)$')
+  return tonumber(ms), run
+end
+
+local function ownsMark(record, attempt, run)
+  local ms, owner = readMark(record, attempt)
+  return ms ~= nil and owner == run
+end
+
 local function slotKey(name) return S.prefix .. ':slots:' .. name end
 local function faxKey(faxId) return S.prefix .. ':fax:' .. faxId end
 
