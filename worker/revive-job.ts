@@ -38,7 +38,11 @@ export async function reviveJob(deps: ReviveDeps, faxId: string, attempt: number
   const log = deps.logger.child({ faxId, attempt, jobId, jobState: state });
   if (state === 'failed') {
     log.warn('the job of a queued fax had failed: retrying it');
-    await (await Job.fromId(deps.queue, jobId))?.retry('failed');
+    // Its BullMQ attempts start over (failed POSTs are counted in the record, not there).
+    await (await Job.fromId(deps.queue, jobId))?.retry('failed', {
+      resetAttemptsMade: true,
+      resetAttemptsStarted: true,
+    });
     return 'retried';
   }
   if (state === 'completed') await (await Job.fromId(deps.queue, jobId))?.remove();

@@ -85,12 +85,18 @@ export function startSlotKeeper(
     for (const job of await deps.queue.getFailed(0, FAILED_SCAN - 1)) {
       const { faxId } = job.data;
       if (!faxId || !job.id) continue;
-      const revival = await reviveJob(deps, faxId, attemptOfJob(faxId, job.id));
-      if (revival === 'retried')
-        deps.logger.warn(
-          { faxId, jobId: job.id, reason: job.failedReason },
-          'revived a failed job of a queued fax',
-        );
+      try {
+        const revival = await reviveJob(deps, faxId, attemptOfJob(faxId, job.id));
+        if (revival === 'retried') {
+          deps.logger.warn(
+            { faxId, jobId: job.id, reason: job.failedReason },
+            'revived a failed job of a queued fax',
+          );
+        }
+      } catch (error) {
+        // One job that changed state meanwhile does not end the scan.
+        deps.logger.warn({ faxId, jobId: job.id, err: error }, 'could not revive a failed job; next scan');
+      }
     }
   }
 
