@@ -42,6 +42,11 @@ export interface FaxEvent {
   readonly createRecord?: Readonly<Record<string, string>>;
   /** Apply only while the fax is queued and not being submitted (a cancel); else outcome `refused`. */
   readonly onlyIfNotSubmitting?: boolean;
+  /**
+   * Apply only while this job run holds the attempt's submitting mark (a worker's own verdict that the
+   * fax failed); else outcome `refused`: another run took the job over and decides.
+   */
+  readonly onlyIfRun?: string;
 }
 
 export interface ApplyResult {
@@ -132,6 +137,7 @@ export function applyEventArgs(sink: Omit<EventSink, 'redis'>, event: FaxEvent):
     event.retryAt === undefined ? '' : new Date(event.retryAt).toISOString(),
     event.createRecord ? JSON.stringify(event.createRecord) : '',
     event.onlyIfNotSubmitting ? '1' : '',
+    event.onlyIfRun ?? '',
   ];
 }
 

@@ -17,6 +17,8 @@ export interface TelnyxFax {
 export type SubmitOutcome =
   /** 202: Telnyx has the fax. */
   | { readonly kind: 'accepted'; readonly fax: TelnyxFax }
+  /** Not written at all: the connection was ready only after `writeBy`. */
+  | { readonly kind: 'not-sent' }
   /** 4xx other than 408 and 429: sending the same request again cannot help. */
   | { readonly kind: 'rejected'; readonly status: number; readonly detail: string }
   /** 429, 408, 5xx, timeout, connection error: worth another try. `ambiguous`: Telnyx may have created it. */
@@ -37,7 +39,11 @@ export interface FaxListQuery {
 }
 
 export interface TelnyxClient {
-  submitFax(request: SendFaxRequest): Promise<SubmitOutcome>;
+  /**
+   * `POST /v2/faxes`. With `writeBy` (a `performance.now()` time), the request is not written at all
+   * if its connection is only ready after then (`not-sent`): the caller's claim to send may be stale.
+   */
+  submitFax(request: SendFaxRequest, options?: { readonly writeBy?: number }): Promise<SubmitOutcome>;
   /** `GET /v2/faxes` filtered by `to` and `created_at`; throws on anything but 200. */
   listFaxes(
     query: FaxListQuery,
@@ -94,7 +100,7 @@ export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
     'user-agent': 'telnyx-fax-pipeline',
   };
 
-  function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
+  function call(method: 'GET' | 'POST', path: string, body?: unknown, writeBy?: number): Promise<Response> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const request = (secure ? https : http).request(
@@ -122,7 +128,7 @@ export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
           response.on('data', (chunk: string) => {
             text += chunk;
           });
-          response.on('error', reject);
+          response.on('error', fail);
           response.on('end', () => {
             let json: unknown;
             try {
@@ -130,34 +136,63 @@ export function createTelnyxClient(options: TelnyxClientOptions): TelnyxClient {
             } catch {
               json = undefined;
             }
+            clearTimeout(overall);
             resolve({ status: response.statusCode ?? 0, headers: response.headers, json, text });
           });
         },
       );
-      request.on('timeout', () => {
+      const timedOut = () =>
         request.destroy(
           Object.assign(new Error(`no answer from Telnyx in ${options.timeoutMs} ms`), { code: 'ETIMEDOUT' }),
         );
+      // The whole call, not only each silence, ends within the timeout: a POST that may have reached
+      // Telnyx has surely ended here by then, which is what the wait before a lookup counts on.
+      const overall = setTimeout(timedOut, options.timeoutMs);
+      let written = writeBy === undefined;
+      function fail(error: Error) {
+        clearTimeout(overall);
+        // With a deferred write, a call that failed before writing anything certainly sent nothing.
+        reject(written ? error : Object.assign(error, { notWritten: true }));
+      }
+      request.on('timeout', timedOut);
+      request.on('error', fail);
+      if (writeBy === undefined) {
+        request.end(payload);
+        return;
+      }
+      // Nothing is written until the connection is ready, and nothing at all if that is too late.
+      request.once('socket', (socket) => {
+        const write = () => {
+          if (performance.now() > writeBy) {
+            request.destroy(
+              Object.assign(new Error('not sent: its claim to send went stale'), { code: 'ESTALE' }),
+            );
+          } else {
+            written = true;
+            request.end(payload);
+          }
+        };
+        if (socket.connecting) socket.once(secure ? 'secureConnect' : 'connect', write);
+        else write();
       });
-      request.on('error', reject);
-      request.end(payload);
     });
   }
 
   return {
-    async submitFax(fax) {
+    async submitFax(fax, submitOptions = {}) {
       let response: Response;
       try {
-        response = await call('POST', '/faxes', fax);
+        response = await call('POST', '/faxes', fax, submitOptions.writeBy);
       } catch (error) {
         const code = (error as { code?: string }).code ?? '';
+        if (code === 'ESTALE') return { kind: 'not-sent' };
         return {
           kind: 'retryable',
           status: undefined,
           detail: error instanceof Error ? error.message : String(error),
           retryAfterMs: undefined,
           // A timeout or a reset after the bytes left may still have created a fax at Telnyx.
-          ambiguous: !NOT_SENT.has(code),
+          ambiguous: !NOT_SENT.has(code) && (error as { notWritten?: boolean }).notWritten !== true,
         };
       }
       const { status } = response;

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createTelnyxClient } from '../shared/telnyx-client.ts';
 import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
 
 test('a POST that times out after Telnyx created the fax is found at Telnyx, not sent again', async (t) => {
@@ -58,4 +59,22 @@ test('a POST Telnyx is still working on when we give up is not sent again: we as
   );
   t.is(stats.accepted, 1, 'one fax at Telnyx');
   t.is(stats.posts, 1);
+});
+
+test('the Telnyx client writes a POST only while its claim is fresh: a connection ready too late sends nothing', async (t) => {
+  // A server that counts the requests that reach it: the simulator's own stats.
+  const pipeline = await startPipeline(t, { worker: false });
+  const telnyx = createTelnyxClient({
+    apiKey: 'test-key',
+    baseUrl: `${pipeline.simulatorUrl}/v2`,
+    timeoutMs: 2000,
+  });
+  t.teardown(() => telnyx.close());
+  const request = { ...SEED_FAX };
+  // A fresh connection, ready after the deadline (it is already past): nothing is written.
+  t.deepEqual(await telnyx.submitFax(request, { writeBy: performance.now() - 1 }), { kind: 'not-sent' });
+  t.like(await telnyx.submitFax(request, { writeBy: performance.now() + 1000 }), { kind: 'accepted' });
+  // The kept-alive connection is ready at once: still nothing written once the deadline has passed.
+  t.deepEqual(await telnyx.submitFax(request, { writeBy: performance.now() - 1 }), { kind: 'not-sent' });
+  t.is(pipeline.simulator.lifecycle.stats.posts, 1, 'only the one written in time reached Telnyx');
 });

@@ -401,6 +401,22 @@ test('only the run the submitting mark names may POST or give the attempt back; 
   );
   t.is(await failedPost(sink, faxId, 1, 'a', 1000), undefined);
   t.is(await sink.redis.zcard(sink.keys.slots.leases), 1, "B's slots are still held");
+  // Nor may A fail the fax (its time-to-live ran out while it was frozen, say): B decides.
+  const verdict = await applyEvent(sink, {
+    eventId: newEventId(),
+    eventType: 'fax.failed',
+    faxId,
+    attempt: 1,
+    status: 'failed',
+    failureReason: 'expired',
+    occurredAt: new Date().toISOString(),
+    direction: 'outbound',
+    payload: {},
+    dedupe: false,
+    onlyIfRun: 'a',
+  });
+  t.is(verdict.outcome, 'refused');
+  t.is(await sink.redis.hget(sink.keys.fax(faxId), 'status'), 'queued');
   // B's POST timed out (ambiguous): its next run must ask Telnyx about it, not send blind.
   t.is(await failedPost(sink, faxId, 1, 'b', 1000), 1);
   const c = await claim('c');

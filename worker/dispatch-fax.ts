@@ -124,6 +124,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       failureReason: 'submission_failed',
       detail,
       payload,
+      onlyIfRun: run,
     });
   };
   /** Back to BullMQ's delayed set until `at`, using no attempt (slots and mark left as they are). */
@@ -204,6 +205,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       failureReason: 'expired',
       detail,
       payload: {},
+      onlyIfRun: run,
     });
   };
   // Redis's clock, not this machine's: every worker decides alike, as the claim script does.
@@ -282,6 +284,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
         failureReason: 'rejected',
         detail: `Telnyx answered ${outcome.status}: ${outcome.detail}`,
         payload: { http_status: outcome.status },
+        onlyIfRun: run,
       });
       log.warn({ httpStatus: outcome.status, detail: outcome.detail }, 'fax rejected by Telnyx');
       return;
@@ -321,7 +324,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   }
 }
 
-const postOutcome = (outcome: SubmitOutcome): PostOutcome => {
+const postOutcome = (outcome: Exclude<SubmitOutcome, { kind: 'not-sent' }>): PostOutcome => {
   if (outcome.kind !== 'retryable') return outcome.kind;
   if (outcome.status === 429) return 'rate_limited';
   return outcome.ambiguous ? 'uncertain' : 'failed';
@@ -339,6 +342,7 @@ async function submitThrottled(
   post: { readonly faxId: string; readonly attempt: number; readonly run: string },
   request: Parameters<TelnyxClient['submitFax']>[0],
 ): Promise<SubmitOutcome | { readonly kind: 'stopped' | 'moved-on' | 'superseded' }> {
+  let lateConnections = 0;
   for (let throttled = 0; ; throttled++) {
     try {
       if (throttled > 0) await deps.limiter.take();
@@ -351,7 +355,24 @@ async function submitThrottled(
     // the job over waits from then for it to settle at Telnyx before asking whether it created the fax.
     const stamp = await stampPost(deps, post.faxId, post.attempt, post.run);
     if (stamp !== 'post') return { kind: stamp };
-    const outcome = await deps.telnyx.submitFax(request);
+    // Written soon after the stamp or not at all: a run stalled past this (frozen, its connection
+    // slow to open) may have been taken over meanwhile, and asks again (stamps again) instead.
+    const outcome = await deps.telnyx.submitFax(request, { writeBy: performance.now() + deps.settleMs / 4 });
+    if (outcome.kind === 'not-sent') {
+      if (++lateConnections >= 3) {
+        // Certainly nothing was written: a failed POST like a refused connection.
+        return {
+          kind: 'retryable',
+          status: undefined,
+          detail: 'connections to Telnyx open too slowly',
+          retryAfterMs: undefined,
+          ambiguous: false,
+        };
+      }
+      log.warn('the connection to Telnyx opened too late after the claim to send: checking the claim again');
+      throttled--;
+      continue;
+    }
     deps.metrics?.posted(postOutcome(outcome));
     if (outcome.kind !== 'retryable' || outcome.status !== 429) return outcome;
     const backoffMs = Math.min(500 * 2 ** throttled, MAX_THROTTLE_MS);

@@ -43,6 +43,8 @@
            this event, and its first job put in the outbox, unless it exists (then nothing is done)
   ARGV[22] '1': apply only while the fax is queued and its current attempt is not being submitted
            (a cancel that must not race a POST); otherwise nothing is done
+  ARGV[23] a job run's token ('' = none): apply only while that run holds the attempt's submitting
+           mark (a worker's own failure verdict: one superseded by another run decides nothing)
 
   Returns { code, stream entry id, status after, final (0/1), attempt, fax_id, telnyx_fax_id,
             job ids woken for freed slots, attempt queued again (0 = none), lowered scope ('' = none),
@@ -52,7 +54,8 @@
           1  applied: the fax's status moved forward
           2  published only: out of order, unknown type or unknown fax
           3  the record to create exists already: nothing done
-          4  refused by ARGV[22]: the fax is not queued, or its attempt is being submitted
+          4  refused by ARGV[22] (the fax is not queued, or its attempt is being submitted) or by
+             ARGV[23] (another run holds the attempt)
 ]]
 local record, stream, seen, history, inflight, telnyxMap = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local eventId, eventType, newStatus = ARGV[1], ARGV[2], ARGV[3]
@@ -90,6 +93,10 @@ if ARGV[22] == '1' then
   if state[1] ~= 'queued' or (state[3] and string.sub(state[3], 1, #mine) == mine) then
     return { 4, '', state[1] or '', 0, 0, faxId, telnyxId, wake, 0, '', 0 }
   end
+end
+
+if ARGV[23] and ARGV[23] ~= '' and not ownsMark(record, ARGV[5], ARGV[23]) then
+  return { 4, '', redis.call('HGET', record, 'status') or '', 0, 0, faxId, telnyxId, wake, 0, '', 0 }
 end
 
 if ttl > 0 then

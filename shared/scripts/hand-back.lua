@@ -19,7 +19,7 @@ S = cjson.decode(ARGV[1])
 local record, faxId, attempt = KEYS[1], ARGV[2], ARGV[3]
 local state = redis.call('HMGET', record, 'status', 'attempt')
 if state[1] ~= 'queued' or state[2] ~= attempt or not ownsMark(record, attempt, ARGV[4]) then return { 0, {} } end
-redis.call('HDEL', record, 'submitting', 'lookup_after')
+redis.call('HDEL', record, 'submitting', 'submitting_run', 'lookup_after')
 local wake = {}
 releaseSlots(faxId, nowMs(), wake)
 return { 1, wake }

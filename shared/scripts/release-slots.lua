@@ -20,6 +20,6 @@ local wake = {}
 local freed = releaseSlots(faxId, nowMs(), wake)
 if ARGV[4] and ARGV[4] ~= '' then
   redis.call('HSET', record, 'hold_until', ARGV[4])
-  redis.call('HDEL', record, 'submitting', 'lookup_after')
+  redis.call('HDEL', record, 'submitting', 'submitting_run', 'lookup_after')
 end
 return { freed, wake }

@@ -31,18 +31,18 @@ local function nowMs()
 end
 
 --[[
-  The `submitting` mark of a fax: `<attempt>:<ms>:<run>` — the attempt may be on its way to Telnyx since
-  <ms> (the last POST, or the claim), and <run> (the BullMQ token of the job run that holds it) is the
-  only run allowed to POST it, give it back or hold it. A run that takes a job over from one whose lock
-  ran out takes the mark over, keeping its time: it asks Telnyx first, and the old run, should it wake,
-  finds itself superseded and sends nothing.
+  The `submitting` mark of a fax: `<attempt>:<ms>` — the attempt may be on its way to Telnyx since <ms>
+  (its last POST, or the claim) — and beside it `submitting_run`: the BullMQ token of the job run that
+  holds it, the only run allowed to POST the attempt, give it back, hold it or fail it. A run that takes
+  a job over from one whose lock ran out takes the mark over, keeping its time: it asks Telnyx first,
+  and the old run, should it wake, finds itself superseded and sends nothing. (The run is a field of
+  its own so that a worker of a version before it still reads the mark, and asks Telnyx first.)
 ]]
 local function readMark(record, attempt)
-  local mark = redis.call('HGET', record, 'submitting')
+  local mark = redis.call('HMGET', record, 'submitting', 'submitting_run')
   local mine = attempt .. ':'
-  if not mark or string.sub(mark, 1, #mine) ~= mine then return nil, nil end
-  local ms, run = string.match(string.sub(mark, #mine + 1), '^(%d+):?(.*)$')
-  return tonumber(ms), run
+  if not mark[1] or string.sub(mark[1], 1, #mine) ~= mine then return nil, nil end
+  return tonumber(string.match(string.sub(mark[1], #mine + 1), '^(%d+)')), mark[2] or ''
 end
 
 local function ownsMark(record, attempt, run)
