@@ -29,7 +29,7 @@ export function renderMarkdown(report: Report): string {
     .join(', ');
   const parts = [
     '# Benchmark report',
-    `Measured ${meta.measuredAt} in ${num(meta.durationSeconds)} s on ${meta.machine.cpus} × ${meta.machine.cpuModel}, ${num(meta.machine.memoryGb)} GB, Node ${meta.machine.node}, Redis ${meta.machine.redis}. Load average ${meta.loadAverage.start.toFixed(2)} at the start, ${meta.loadAverage.end.toFixed(2)} at the end${busy ? ' — **a busy machine**: other work shared the cores, so absolute figures are low and noisy; the ratios, each baseline measured right beside its counterpart, are what to compare' : ''}.`,
+    `Measured ${meta.measuredAt} in ${num(meta.durationSeconds)} s on ${meta.machine.cpus} × ${meta.machine.cpuModel}, ${num(meta.machine.memoryGb)} GB, Node ${meta.machine.node}, Redis ${meta.machine.redis}. Load average ${meta.loadAverage.start.toFixed(2)} at the start, ${meta.loadAverage.end.toFixed(2)} at the end${busy ? ' — **a busy machine** (a load average above the number of cores at the start, which also counts what ran in the minute before): absolute figures may be low and noisy; the ratios, each baseline measured right beside its counterpart, are what to compare' : ''}.`,
     `Knobs: ${knobs}.`,
     '## Goals and figures',
     summaryMarkdown(report),
