@@ -421,4 +421,8 @@ test('only the run the submitting mark names may POST or give the attempt back; 
   t.is(await failedPost(sink, faxId, 1, 'b', 1000), 1);
   const c = await claim('c');
   t.true(c.kind === 'held' && c.interruptedAt !== undefined && c.lookupAfter > 0);
+  // A worker of an earlier version, which knows nothing of runs, takes the job over and rewrites the
+  // mark: C no longer owns it, and sends nothing.
+  await sink.redis.hset(sink.keys.fax(faxId), 'submitting', `1:${Date.now() + 5}`);
+  t.is(await stampPost(sink, faxId, 1, 'c'), 'superseded');
 });

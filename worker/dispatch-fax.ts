@@ -110,22 +110,31 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
 
   const { client_state: callerState, webhook_url: callerWebhook, ...request } = telnyxFields(slot.request);
   const event = { eventId: newEventId(), faxId, attempt, direction: 'outbound' as const, dedupe: false };
-  const recordOutcome = async (fax: Omit<FaxEvent, 'occurredAt'>): Promise<ApplyResult> => {
-    const result = await applyEvent(deps, { ...fax, occurredAt: new Date().toISOString() });
-    await deps.handoff.after(result);
-    return result;
+  /** Records an outcome; a failure verdict is counted as `result` unless another run holds the attempt. */
+  const recordOutcome = async (
+    fax: Omit<FaxEvent, 'occurredAt'>,
+    result?: DispatchResult,
+  ): Promise<ApplyResult> => {
+    const applied = await applyEvent(deps, { ...fax, occurredAt: new Date().toISOString() });
+    await deps.handoff.after(applied);
+    if (result !== undefined) count(applied.outcome === 'refused' ? 'superseded' : result);
+    if (applied.outcome === 'refused')
+      log.warn('another run holds this attempt: its verdict stands, not this one');
+    return applied;
   };
   const failSubmission = (detail: string, payload: unknown = {}) => {
-    count('failed');
-    return recordOutcome({
-      ...event,
-      eventType: OWN_EVENTS.failed,
-      status: 'failed',
-      failureReason: 'submission_failed',
-      detail,
-      payload,
-      onlyIfRun: run,
-    });
+    return recordOutcome(
+      {
+        ...event,
+        eventType: OWN_EVENTS.failed,
+        status: 'failed',
+        failureReason: 'submission_failed',
+        detail,
+        payload,
+        onlyIfRun: run,
+      },
+      'failed',
+    );
   };
   /** Back to BullMQ's delayed set until `at`, using no attempt (slots and mark left as they are). */
   const waitUntil = async (at: number, why: string, result: DispatchResult = 'uncertain'): Promise<never> => {
@@ -197,16 +206,18 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
 
   const expires = expiresAt(deps.retryPolicy, slot.createdAt, slot.request.ttl_seconds);
   const expire = (detail: string) => {
-    count('expired');
-    return recordOutcome({
-      ...event,
-      eventType: OWN_EVENTS.failed,
-      status: 'failed',
-      failureReason: 'expired',
-      detail,
-      payload: {},
-      onlyIfRun: run,
-    });
+    return recordOutcome(
+      {
+        ...event,
+        eventType: OWN_EVENTS.failed,
+        status: 'failed',
+        failureReason: 'expired',
+        detail,
+        payload: {},
+        onlyIfRun: run,
+      },
+      'expired',
+    );
   };
   // Redis's clock, not this machine's: every worker decides alike, as the claim script does.
   const now = slot.now + (Date.now() - claimedAt);
@@ -276,16 +287,18 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       log.info({ telnyxFaxId: outcome.fax.id }, 'fax accepted by Telnyx');
       return;
     case 'rejected':
-      count('rejected');
-      await recordOutcome({
-        ...event,
-        eventType: OWN_EVENTS.failed,
-        status: 'failed',
-        failureReason: 'rejected',
-        detail: `Telnyx answered ${outcome.status}: ${outcome.detail}`,
-        payload: { http_status: outcome.status },
-        onlyIfRun: run,
-      });
+      await recordOutcome(
+        {
+          ...event,
+          eventType: OWN_EVENTS.failed,
+          status: 'failed',
+          failureReason: 'rejected',
+          detail: `Telnyx answered ${outcome.status}: ${outcome.detail}`,
+          payload: { http_status: outcome.status },
+          onlyIfRun: run,
+        },
+        'rejected',
+      );
       log.warn({ httpStatus: outcome.status, detail: outcome.detail }, 'fax rejected by Telnyx');
       return;
     case 'retryable': {
@@ -353,11 +366,13 @@ async function submitThrottled(
     if (deps.stopping?.aborted) return { kind: 'stopped' };
     // Only the run the mark names may POST, and the mark must say when this POST began: a run taking
     // the job over waits from then for it to settle at Telnyx before asking whether it created the fax.
+    // The clock is read before the stamp: however long this run stalls once the stamp is made, it counts.
+    const stampedBefore = performance.now();
     const stamp = await stampPost(deps, post.faxId, post.attempt, post.run);
     if (stamp !== 'post') return { kind: stamp };
     // Written soon after the stamp or not at all: a run stalled past this (frozen, its connection
     // slow to open) may have been taken over meanwhile, and asks again (stamps again) instead.
-    const outcome = await deps.telnyx.submitFax(request, { writeBy: performance.now() + deps.settleMs / 4 });
+    const outcome = await deps.telnyx.submitFax(request, { writeBy: stampedBefore + deps.settleMs / 4 });
     if (outcome.kind === 'not-sent') {
       if (++lateConnections >= 3) {
         // Certainly nothing was written: a failed POST like a refused connection.

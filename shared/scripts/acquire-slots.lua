@@ -54,10 +54,10 @@ local wake = {}
 local function markSubmitting()
   local since, owner = readMark(record, ARGV[4])
   if since then
-    if owner ~= ARGV[6] then redis.call('HSET', record, 'submitting_run', ARGV[6]) end
+    if owner ~= ARGV[6] then writeMark(record, ARGV[4], since, ARGV[6]) end
     return since
   end
-  redis.call('HSET', record, 'submitting', ARGV[4] .. ':' .. string.format('%d', now), 'submitting_run', ARGV[6])
+  writeMark(record, ARGV[4], now, ARGV[6])
   -- A lookup time belongs to the mark it was set under: a fresh mark starts without one.
   redis.call('HDEL', record, 'lookup_after')
   return 0

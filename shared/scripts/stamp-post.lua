@@ -13,6 +13,6 @@
 local state = redis.call('HMGET', KEYS[1], 'status', 'attempt')
 if state[1] ~= 'queued' or state[2] ~= ARGV[1] then return 0 end
 if not ownsMark(KEYS[1], ARGV[1], ARGV[2]) then return -1 end
-redis.call('HSET', KEYS[1], 'submitting', ARGV[1] .. ':' .. string.format('%d', nowMs()))
+writeMark(KEYS[1], ARGV[1], nowMs(), ARGV[2])
 redis.call('HDEL', KEYS[1], 'lookup_after')
 return 1

@@ -32,22 +32,36 @@ end
 
 --[[
   The `submitting` mark of a fax: `<attempt>:<ms>` — the attempt may be on its way to Telnyx since <ms>
-  (its last POST, or the claim) — and beside it `submitting_run`: the BullMQ token of the job run that
-  holds it, the only run allowed to POST the attempt, give it back, hold it or fail it. A run that takes
-  a job over from one whose lock ran out takes the mark over, keeping its time: it asks Telnyx first,
-  and the old run, should it wake, finds itself superseded and sends nothing. (The run is a field of
-  its own so that a worker of a version before it still reads the mark, and asks Telnyx first.)
+  (its last POST, or the claim) — and beside it `submitting_run` = `<run>:<ms>`: the BullMQ token of the
+  job run that holds it, the only run allowed to POST the attempt, give it back, hold it or fail it, and
+  the mark's time it last wrote. A run that takes a job over from one whose lock ran out takes the mark
+  over, keeping its time: it asks Telnyx first, and the old run, should it wake, finds itself
+  superseded and sends nothing. (The run is a field of its own so that a worker of an earlier version
+  still reads the mark and asks Telnyx first; and since such a worker rewrites the mark without the
+  field, a mark whose time is not the one the field names is owned by nobody here.)
 ]]
 local function readMark(record, attempt)
   local mark = redis.call('HMGET', record, 'submitting', 'submitting_run')
   local mine = attempt .. ':'
   if not mark[1] or string.sub(mark[1], 1, #mine) ~= mine then return nil, nil end
-  return tonumber(string.match(string.sub(mark[1], #mine + 1), '^(%d+)')), mark[2] or ''
+  local ms = tonumber(string.match(string.sub(mark[1], #mine + 1), '^(%d+)'))
+  local owner = ''
+  if ms and mark[2] then
+    local suffix = ':' .. string.format('%d', ms)
+    if string.sub(mark[2], -#suffix) == suffix then owner = string.sub(mark[2], 1, #mark[2] - #suffix) end
+  end
+  return ms, owner
 end
 
 local function ownsMark(record, attempt, run)
   local ms, owner = readMark(record, attempt)
   return ms ~= nil and owner == run
+end
+
+-- Writes the attempt's mark at `ms`, held by `run`.
+local function writeMark(record, attempt, ms, run)
+  local at = string.format('%d', ms)
+  redis.call('HSET', record, 'submitting', attempt .. ':' .. at, 'submitting_run', run .. ':' .. at)
 end
 
 local function slotKey(name) return S.prefix .. ':slots:' .. name end
