@@ -1,6 +1,10 @@
+import { connect, createServer } from 'node:net';
 import test from 'ava';
+import { freePort } from '../shared/redis-server.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
+import { startWorkerService } from '../worker/main.ts';
 import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { until } from './helpers/until.ts';
 
 test('a POST that times out after Telnyx created the fax is found at Telnyx, not sent again', async (t) => {
   const pipeline = await startPipeline(t, {
@@ -77,4 +81,36 @@ test('the Telnyx client writes a POST only while its claim is fresh: a connectio
   // The kept-alive connection is ready at once: still nothing written once the deadline has passed.
   t.deepEqual(await telnyx.submitFax(request, { writeBy: performance.now() - 1 }), { kind: 'not-sent' });
   t.is(pipeline.simulator.lifecycle.stats.posts, 1, 'only the one written in time reached Telnyx');
+});
+
+test('a POST that certainly reached nobody (connection refused) is sent again without asking Telnyx first', async (t) => {
+  const pipeline = await startPipeline(t, { worker: false, env: { FAX_RETRY_DELAY_SCALE: '0.2' } });
+  // Telnyx at a port nothing listens on yet: the first POST's connection is refused.
+  const port = await freePort();
+  const runtime = {
+    ...pipeline.runtime,
+    telnyx: { ...pipeline.runtime.telnyx, baseUrl: `http://127.0.0.1:${port}/v2` },
+  };
+  const worker = await startWorkerService(runtime);
+  t.teardown(() => worker.close());
+  const id = await queueFax(pipeline);
+  await until(
+    async () => (await pipeline.redis.hget(pipeline.keys.fax(id), 'post_tries')) === '1',
+    'the refused POST',
+  );
+  // Telnyx is back at that address.
+  const simulator = new URL(pipeline.simulatorUrl);
+  const relay = createServer((socket) => {
+    const upstream = connect(Number(simulator.port), simulator.hostname);
+    socket.pipe(upstream).pipe(socket);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', resolve));
+  t.teardown(() => relay.close());
+  const entries = await pipeline.waitForFax(id, isFinal, 15_000);
+  t.like(entries.at(-1), { event_type: 'fax.delivered' });
+  const stats = pipeline.simulator.lifecycle.stats;
+  t.is(stats.accepted, 1);
+  t.is(stats.lists, 0, 'nothing to ask Telnyx about: the refused POST wrote nothing');
 });

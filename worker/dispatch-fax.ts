@@ -325,9 +325,11 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       if (lookupMs !== undefined) {
         await waitUntil(Date.now() + lookupMs, 'POST may have reached Telnyx; asking before sending again');
       }
-      // Certainly no fax was created: its channel is free again.
-      await deps.handoff.wake(await releaseSlots(deps, faxId, attempt, run));
-      if (failedPosts < deps.submitAttempts) {
+      // Certainly no fax was created: its channel is free again and, if it is tried again, the next
+      // run sends without first asking Telnyx (every earlier POST of the attempt was asked about).
+      const again = failedPosts < deps.submitAttempts;
+      await deps.handoff.wake(await releaseSlots(deps, faxId, attempt, run, again));
+      if (again) {
         count('retry');
         throw new RetryableSubmitError(outcome.detail);
       }

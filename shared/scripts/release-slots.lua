@@ -9,6 +9,8 @@
   ARGV[4] hold the fax until then (ms; '' = no hold): nothing was sent, the fax is not to be sent
           before that time (its sending window is closed); the attempt's submitting mark is cleared
   ARGV[5] the run's token ('' = any): a job run frees nothing once another run has taken its job over
+  ARGV[6] '1': that run's POST certainly created nothing, and no earlier POST of the attempt did (it
+          asked Telnyx first, or there was none): the mark goes, so the next run sends without a lookup
 
   Returns { scopes freed, woken job ids }
 ]]
@@ -20,6 +22,8 @@ local wake = {}
 local freed = releaseSlots(faxId, nowMs(), wake)
 if ARGV[4] and ARGV[4] ~= '' then
   redis.call('HSET', record, 'hold_until', ARGV[4])
+  redis.call('HDEL', record, 'submitting', 'submitting_run', 'lookup_after')
+elseif ARGV[6] == '1' and ARGV[5] and ARGV[5] ~= '' then
   redis.call('HDEL', record, 'submitting', 'submitting_run', 'lookup_after')
 end
 return { freed, wake }

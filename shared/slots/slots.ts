@@ -98,6 +98,8 @@ export async function releaseSlots(
   faxId: string,
   attempt?: number,
   run = '',
+  /** With `run`: nothing of the attempt can be at Telnyx, so its mark goes too (no lookup next time). */
+  nothingSent = false,
 ): Promise<readonly string[]> {
   const [, wake] = (await store.redis.releaseSlots(
     store.keys.fax(faxId),
@@ -106,6 +108,7 @@ export async function releaseSlots(
     attempt ?? '',
     '',
     run,
+    nothingSent ? '1' : '',
   )) as [number, string[]];
   return wake;
 }
@@ -128,6 +131,7 @@ export async function holdUntil(
     attempt,
     until,
     run,
+    '',
   )) as [number, string[]];
   return wake;
 }
