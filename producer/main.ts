@@ -1,6 +1,5 @@
 import { listen } from '../shared/http-server.ts';
-import { openQueues } from '../shared/metrics/redis-state.ts';
-import { NotReadyError, redisAnswers } from '../shared/ops-routes.ts';
+import { NotReadyError, serviceOps } from '../shared/ops-routes.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import type { Runtime, Service } from '../shared/runtime.ts';
 import { createTelnyxClient } from '../shared/telnyx-client.ts';
@@ -35,27 +34,16 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
     observer: runtime.metrics,
   });
   // The dashboard's and the metrics' view of the queues.
-  const queues = openQueues(redis, runtime.keys);
+  const watched = runtime.metrics.watchRedisState({ redis, keys: runtime.keys, slots: runtime.slots });
   let stopping = false;
   const app = createProducerApp({
     producer,
     logger,
     apiToken: env.FAX_API_TOKEN,
-    ops: {
-      metrics: runtime.metrics,
-      apiToken: env.FAX_API_TOKEN,
-      async ready() {
-        if (stopping) throw new NotReadyError('shutting down');
-        await redisAnswers(redis);
-      },
-    },
-    dashboard: queueDashboard(queues, { apiToken: env.FAX_API_TOKEN }),
-  });
-  const unwatch = runtime.metrics.watchRedisState({
-    redis,
-    keys: runtime.keys,
-    slots: runtime.slots,
-    queues,
+    ops: serviceOps(runtime.metrics, env.FAX_API_TOKEN, redis, () => {
+      if (stopping) throw new NotReadyError('shutting down');
+    }),
+    dashboard: queueDashboard(watched.queues, { apiToken: env.FAX_API_TOKEN }),
   });
   const server = await listen(app, port, env.FAX_BIND_HOST);
   logger.info(
@@ -69,8 +57,7 @@ export async function startProducerService(runtime: Runtime, port = runtime.conf
       // Requests already received are answered (a fax in the middle of being stored is stored).
       stopping = true;
       await server.close();
-      unwatch();
-      for (const queue of queues) await queue.close();
+      await watched.close();
       await producer.close();
       await telnyx.close();
       redis.disconnect();

@@ -2,13 +2,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { applyEvent, type EventObserver, type EventSink, newEventId } from '../shared/events.ts';
 import {
+  BatchIncompleteError,
   FaxCancelError,
   FaxNotFoundError,
   FaxValidationError,
   IdempotencyKeyError,
   ServiceUnavailableError,
 } from '../shared/errors.ts';
-import { BatchIncompleteError } from '../shared/errors.ts';
 import {
   firstSendTime,
   type ParseResult,

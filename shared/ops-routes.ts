@@ -57,6 +57,26 @@ export function opsRoutes(deps: OpsDeps): Koa.Middleware {
   };
 }
 
+/**
+ * A service's ops routes: ready while `check` passes (it throws a {@link NotReadyError} saying why
+ * not: shutting down, its worker stopped) and Redis answers on `redis`.
+ */
+export function serviceOps(
+  metrics: FaxMetrics,
+  apiToken: string | undefined,
+  redis: FaxRedis,
+  check: () => void,
+): OpsDeps {
+  return {
+    metrics,
+    apiToken,
+    async ready() {
+      check();
+      await redisAnswers(redis);
+    },
+  };
+}
+
 /** A readiness check: Redis answers a PING within a second (on a connection that fails fast). */
 export async function redisAnswers(redis: FaxRedis): Promise<void> {
   try {

@@ -2,8 +2,7 @@ import { Queue } from 'bullmq';
 import type { InboundDocumentJob } from '../shared/inbound.ts';
 import { INBOUND_QUEUE } from '../shared/keys.ts';
 import { listen } from '../shared/http-server.ts';
-import { openQueues } from '../shared/metrics/redis-state.ts';
-import { NotReadyError, redisAnswers } from '../shared/ops-routes.ts';
+import { NotReadyError, serviceOps } from '../shared/ops-routes.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import { eventSink, type Runtime, type Service } from '../shared/runtime.ts';
 import { startHandoff } from '../shared/slots/handoff.ts';
@@ -37,22 +36,11 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
     ...(inboundQueue
       ? { inbound: { queue: inboundQueue, backoffMs: 5000 * env.FAX_RETRY_DELAY_SCALE } }
       : {}),
-    ops: {
-      metrics: runtime.metrics,
-      apiToken: env.FAX_API_TOKEN,
-      async ready() {
-        if (stopping) throw new NotReadyError('shutting down');
-        await redisAnswers(redis);
-      },
-    },
+    ops: serviceOps(runtime.metrics, env.FAX_API_TOKEN, redis, () => {
+      if (stopping) throw new NotReadyError('shutting down');
+    }),
   });
-  const watched = openQueues(redis, runtime.keys);
-  const unwatch = runtime.metrics.watchRedisState({
-    redis,
-    keys: runtime.keys,
-    slots: runtime.slots,
-    queues: watched,
-  });
+  const watched = runtime.metrics.watchRedisState({ redis, keys: runtime.keys, slots: runtime.slots });
   const server = await listen(app, port, env.FAX_BIND_HOST);
   logger.info({ url: `${server.url}/webhooks/telnyx` }, 'webhook service listening');
   return {
@@ -63,8 +51,7 @@ export async function startWebhookService(runtime: Runtime, port = runtime.confi
       // received are stored and answered before Redis is let go.
       stopping = true;
       await server.close();
-      unwatch();
-      for (const watchedQueue of watched) await watchedQueue.close();
+      await watched.close();
       await inboundQueue?.close();
       await queue.close();
       redis.disconnect();

@@ -1,6 +1,5 @@
 import type { RunningServer } from '../shared/http-server.ts';
-import { openQueues } from '../shared/metrics/redis-state.ts';
-import { NotReadyError, redisAnswers } from '../shared/ops-routes.ts';
+import { NotReadyError, serviceOps } from '../shared/ops-routes.ts';
 import { connectRedis, waitReady } from '../shared/redis.ts';
 import { eventSink, type Runtime, type Service } from '../shared/runtime.ts';
 import { startHandoff } from '../shared/slots/handoff.ts';
@@ -110,22 +109,9 @@ async function startHealth(
   const probe = connectRedis(runtime.redisTarget, { failFast: true, name: 'fax-worker-probe' });
   probe.on('error', () => undefined); // the worker's own connection logs Redis errors
   await waitReady(probe);
-  const queues = openQueues(probe, runtime.keys);
-  const unwatch = runtime.metrics.watchRedisState({
-    redis: probe,
-    keys: runtime.keys,
-    slots: runtime.slots,
-    queues,
-  });
+  const watched = runtime.metrics.watchRedisState({ redis: probe, keys: runtime.keys, slots: runtime.slots });
   const server = await startHealthServer(
-    {
-      metrics: runtime.metrics,
-      apiToken: env.FAX_API_TOKEN,
-      async ready() {
-        working();
-        await redisAnswers(probe);
-      },
-    },
+    serviceOps(runtime.metrics, env.FAX_API_TOKEN, probe, working),
     env.FAX_WORKER_HEALTH_PORT,
     env.FAX_BIND_HOST,
   );
@@ -133,8 +119,7 @@ async function startHealth(
     server,
     async close() {
       await server.close();
-      unwatch();
-      for (const queue of queues) await queue.close();
+      await watched.close();
       probe.disconnect();
     },
   };

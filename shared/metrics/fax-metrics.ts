@@ -1,7 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventObserver } from '../events.ts';
 import { withTimeout } from '../with-timeout.ts';
-import { type RedisState, type RedisStateSource, readRedisState } from './redis-state.ts';
+import type { Queue } from 'bullmq';
+import { openQueues, type RedisState, type RedisStateSource, readRedisState } from './redis-state.ts';
 
 /** What one run of a fax job came to (worker/dispatch-fax.ts). */
 export const DISPATCH_RESULTS = [
@@ -40,8 +41,17 @@ export interface FaxMetrics extends EventObserver {
   dispatched(result: DispatchResult): void;
   posted(outcome: PostOutcome): void;
   webhook(outcome: WebhookOutcome): void;
-  /** Reads the shared state from this source at scrape time, until the returned function is called. */
-  watchRedisState(source: RedisStateSource): () => void;
+  /**
+   * Reads the shared state through this connection at scrape time, with the pipeline's queues opened
+   * on it (also for the dashboard), until `close()` (which closes the queues; the connection stays the
+   * caller's).
+   */
+  watchRedisState(source: Omit<RedisStateSource, 'queues'>): WatchedState;
+}
+
+export interface WatchedState {
+  readonly queues: readonly Queue[];
+  close(): Promise<void>;
 }
 
 /** A scrape waits no longer than this for Redis. */
@@ -220,11 +230,16 @@ export function createFaxMetrics(): FaxMetrics {
     dispatched: (result) => dispatches.inc({ result }),
     posted: (outcome) => posts.inc({ outcome }),
     webhook: (outcome) => webhooks.inc({ outcome }),
-    watchRedisState(source) {
+    watchRedisState(watched) {
+      const source: RedisStateSource = { ...watched, queues: openQueues(watched.redis, watched.keys) };
       sources.push(source);
-      return () => {
-        const at = sources.indexOf(source);
-        if (at >= 0) sources.splice(at, 1);
+      return {
+        queues: source.queues,
+        async close() {
+          const at = sources.indexOf(source);
+          if (at >= 0) sources.splice(at, 1);
+          for (const queue of source.queues) await queue.close();
+        },
       };
     },
     applied(event, result) {
