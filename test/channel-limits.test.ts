@@ -6,7 +6,7 @@ import { releaseToSend } from '../bench/stats.ts';
 import { assignProfile, readLimits, setLimit } from '../shared/slots/limits.ts';
 import { FAX_QUEUE } from '../shared/keys.ts';
 import type { SlotStore } from '../shared/slots/slots.ts';
-import { queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
+import { queueFax, queueFaxes, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 import { FAX_CLI, startFaxProcess } from './helpers/processes.ts';
 import { until } from './helpers/until.ts';
 
@@ -20,12 +20,6 @@ const store = (pipeline: TestPipeline): SlotStore => ({
 
 /** A valid North American number per index, so destinations repeat every `distinct` faxes. */
 const destination = (i: number, distinct: number) => `+1312945${String(7000 + (i % distinct))}`;
-
-async function queueMany(pipeline: TestPipeline, count: number, fax: (i: number) => Record<string, unknown>) {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, ...fax(i) }));
-  return ids;
-}
 
 test('three worker processes and a backlog of 300 faxes: no scope over its limit, every channel used, each fax sent once', async (t) => {
   const limits = {
@@ -52,7 +46,7 @@ test('three worker processes and a backlog of 300 faxes: no scope over its limit
   await assignProfile(store(pipeline), 'c3', 'p1');
 
   const connections = ['c1', 'c2', 'c3'];
-  const ids = await queueMany(pipeline, 300, (i) => ({
+  const ids = await queueFaxes(pipeline, 300, (i) => ({
     connection_id: connections[i % 3],
     to: destination(i, 50),
   }));
@@ -89,7 +83,7 @@ test('a fax waiting for a slot is sent the moment one frees, without waiting for
     // The keeper would only act after a minute: every dispatch here comes from a release.
     keeper: { intervalMs: 60_000, batch: 50, sweepMs: 60_000 },
   });
-  const ids = await queueMany(pipeline, 20, (i) => ({ to: destination(i, 30) }));
+  const ids = await queueFaxes(pipeline, 20, (i) => ({ to: destination(i, 30) }));
   const statuses = await pipeline.waitForAll(ids, 20_000);
   t.deepEqual(new Set(statuses), new Set(['delivered']));
   const stats = pipeline.simulator.lifecycle.stats;
@@ -105,7 +99,7 @@ test('a full connection does not hold up faxes for another connection', async (t
     env: { FAX_ACCOUNT_CHANNEL_LIMIT: '10', FAX_CHANNEL_LIMIT: '1', TELNYX_RATE_LIMIT: 'none' },
     simulator: { stepMs: 5, callMs: 4000, channelLimit: 1 },
   });
-  const busy = await queueMany(pipeline, 3, (i) => ({ connection_id: 'c1', to: destination(i, 10) }));
+  const busy = await queueFaxes(pipeline, 3, (i) => ({ connection_id: 'c1', to: destination(i, 10) }));
   const other = await queueFax(pipeline, { ...SEED_FAX, connection_id: 'c2', to: destination(5, 10) });
   // Every call lasts 4 s: c2's fax must be on the line while c1's first call still holds c1.
   await pipeline.waitForFax(other, (entries) => entries.some((entry) => entry.status === 'sending'), 3000);
@@ -126,7 +120,7 @@ test("a lost terminal webhook: the lease runs out, Telnyx is asked, the fax's re
       failures: { [destination(1, 10)]: 'receiver_unallocated_number' },
     },
   });
-  const ids = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  const ids = await queueFaxes(pipeline, 2, (i) => ({ to: destination(i, 10) }));
   const statuses = await pipeline.waitForAll(ids, 15_000);
   t.deepEqual(statuses, ['delivered', 'failed']);
   const entries = await pipeline.entries();
@@ -147,7 +141,7 @@ test('a fax Telnyx no longer knows when its lease runs out ends failed (unknown_
     env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', FAX_SLOT_LEASE_SECONDS: '0.5', TELNYX_RATE_LIMIT: 'none' },
     simulator: { stepMs: 5, callMs: 200, dropTerminalWebhooks: true },
   });
-  const ids = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  const ids = await queueFaxes(pipeline, 2, (i) => ({ to: destination(i, 10) }));
   const [first, second] = ids as [string, string];
   const submitted = await pipeline.waitForFax(first, (entries) =>
     entries.some((e) => e.telnyx_fax_id !== ''),
@@ -178,7 +172,7 @@ test('a lease that runs out while the call goes on is renewed, not freed', async
     // A call far longer than the lease, so that it is asked about mid-call even on a loaded machine.
     simulator: { stepMs: 5, callMs: 4000, accountChannelLimit: 1 },
   });
-  const ids = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  const ids = await queueFaxes(pipeline, 2, (i) => ({ to: destination(i, 10) }));
   const statuses = await pipeline.waitForAll(ids, 20_000);
   t.deepEqual(statuses, ['delivered', 'delivered']);
   const stats = pipeline.simulator.lifecycle.stats;
@@ -200,7 +194,7 @@ test('a 429 storm: sending pauses and resumes, no fax is lost and no attempt is 
     env: { FAX_ACCOUNT_CHANNEL_LIMIT: '3', FAX_SUBMIT_ATTEMPTS: '1', TELNYX_RATE_LIMIT: 'none' },
     simulator: { stepMs: 5, callMs: 20, failNextPosts: Array(8).fill(429), retryAfterSeconds: 0 },
   });
-  const ids = await queueMany(pipeline, 6, (i) => ({ to: destination(i, 10) }));
+  const ids = await queueFaxes(pipeline, 6, (i) => ({ to: destination(i, 10) }));
   const statuses = await pipeline.waitForAll(ids, 30_000);
   t.deepEqual(
     new Set(statuses),
@@ -223,7 +217,7 @@ test("our limit above Telnyx's real one: channel-limit failures are sent again, 
     // Calls long enough that our 4 are surely on the line together, however slow this machine is.
     simulator: { stepMs: 5, callMs: 1500, channelLimit: 2 },
   });
-  const ids = await queueMany(pipeline, 8, (i) => ({ connection_id: 'c1', to: destination(i, 12) }));
+  const ids = await queueFaxes(pipeline, 8, (i) => ({ connection_id: 'c1', to: destination(i, 12) }));
   const statuses = await pipeline.waitForAll(ids, 30_000);
   t.deepEqual(new Set(statuses), new Set(['delivered']));
   const entries = await pipeline.entries();
@@ -284,7 +278,7 @@ test('on its last try, a POST that timed out is looked up before the fax may fai
     // Telnyx creates the fax, answers too late for us, and its webhooks come later still.
     simulator: { stepMs: 5, callMs: 20, postLatencyMs: 2500, webhookDelayMs: 6000 },
   });
-  const [id] = await queueMany(pipeline, 1, (i) => ({ to: destination(i, 10) }));
+  const [id] = await queueFaxes(pipeline, 1, (i) => ({ to: destination(i, 10) }));
   const entries = await pipeline.waitForFax(id as string, (all) => all.some((entry) => entry.final), 15_000);
   t.like(
     entries.find((entry) => entry.final),
@@ -302,7 +296,7 @@ test('on its last try, a 5xx that created nothing fails the fax only once Telnyx
     env: { FAX_ACCOUNT_CHANNEL_LIMIT: '1', FAX_SUBMIT_ATTEMPTS: '1', TELNYX_RATE_LIMIT: 'none' },
     simulator: { stepMs: 5, callMs: 20, failNextPosts: [500] },
   });
-  const [first, second] = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  const [first, second] = await queueFaxes(pipeline, 2, (i) => ({ to: destination(i, 10) }));
   t.deepEqual(await pipeline.waitForAll([first as string, second as string], 15_000), [
     'failed',
     'delivered',
@@ -321,7 +315,7 @@ test('a waiting fax whose job was removed is queued again by the slot keeper and
     slots: { wakeRetryMs: 300 },
     keeper: { intervalMs: 200, batch: 50, sweepMs: 1000 },
   });
-  const [first, second] = await queueMany(pipeline, 2, (i) => ({ to: destination(i, 10) }));
+  const [first, second] = await queueFaxes(pipeline, 2, (i) => ({ to: destination(i, 10) }));
   const queue = new Queue(FAX_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
   t.teardown(() => queue.close());
   await until(

@@ -12,6 +12,7 @@ import { freePort, startRedisServer } from '../shared/redis-server.ts';
 import { assertConsistent } from './helpers/consistency.ts';
 import {
   queueFax,
+  queueFaxes,
   SEED_FAX,
   startPipeline,
   type PipelineOptions,
@@ -60,11 +61,8 @@ async function resumeAndExpectFound(
   );
 }
 
-const queueMany = async (pipeline: TestPipeline, count: number) => {
-  const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: to(i) }));
-  return ids;
-};
+const queueMany = (pipeline: TestPipeline, count: number) =>
+  queueFaxes(pipeline, count, (i) => ({ to: to(i) }));
 
 test('a worker killed after claiming a fax but before its POST: another worker sends it, once', async (t) => {
   // One request every 2 s: the second fax has its slots and waits for its turn when the worker dies.

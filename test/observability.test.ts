@@ -3,7 +3,7 @@ import { DASHBOARD_PATH } from '../producer/dashboard.ts';
 import { freePort, startRedisServer } from '../shared/redis-server.ts';
 import { startWorkerService } from '../worker/main.ts';
 import { scrape, type Sample, sampleValue } from './helpers/metrics.ts';
-import { queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
+import { queueFaxes, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 
 const to = (i: number) => `+1312945${7300 + i}`;
 const TOKEN = 'observability-token-0123456789';
@@ -50,8 +50,7 @@ test('metrics move as faxes go through: queue depth, slots, dispatches, outcomes
   await redis.xgroup('CREATE', keys.stream, 'billing', '0', 'MKSTREAM');
   const before = await scrape(pipeline.producerUrl);
 
-  const ids: string[] = [];
-  for (let i = 0; i < 6; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: to(i) }));
+  const ids = await queueFaxes(pipeline, 6, (i) => ({ to: to(i) }));
   const backlog = await scrape(pipeline.producerUrl);
   t.is(
     sampleValue(backlog, 'fax_queue_jobs', { queue: 'faxes', state: 'waiting' }),

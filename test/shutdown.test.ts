@@ -4,7 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import { freePort } from '../shared/redis-server.ts';
 import { readLimits } from '../shared/slots/limits.ts';
 import { assertConsistent } from './helpers/consistency.ts';
-import { queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
+import { queueFaxes, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 import { startFaxProcess } from './helpers/processes.ts';
 
 /**
@@ -69,8 +69,7 @@ test('SIGTERM mid-load: the worker finishes or hands back its faxes and exits 0;
     { FAX_ACCOUNT_CHANNEL_LIMIT: '6', TELNYX_RATE_LIMIT: '4' },
     { stepMs: 20, callMs: 300 },
   );
-  const ids: string[] = [];
-  for (let i = 0; i < 20; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: to(i) }));
+  const ids = await queueFaxes(pipeline, 20, (i) => ({ to: to(i) }));
   const first = await startWorker();
   const stats = pipeline.simulator.lifecycle.stats;
   await until(() => stats.accepted >= 2, 'a few faxes sent');
@@ -96,8 +95,7 @@ test('a worker caught in a 429 loop hands its faxes back on SIGTERM, slots freed
     { TELNYX_RATE_LIMIT: 'none' },
     { stepMs: 10, callMs: 50, failNextPosts: Array(50).fill(429), retryAfterSeconds: 60 },
   );
-  const ids: string[] = [];
-  for (let i = 0; i < 3; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: to(40 + i) }));
+  const ids = await queueFaxes(pipeline, 3, (i) => ({ to: to(40 + i) }));
   const first = await startWorker();
   const stats = pipeline.simulator.lifecycle.stats;
   const store = { redis: pipeline.redis, keys: pipeline.keys, slots: pipeline.runtime.slots };

@@ -77,6 +77,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     throw new DelayedError();
   }
   const claimedAt = Date.now();
+  const claimedBefore = performance.now();
   const slot = await acquireSlots(deps, {
     faxId,
     jobId,
@@ -256,7 +257,13 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   const outcome = await submitThrottled(
     deps,
     log,
-    { faxId, attempt, run },
+    {
+      faxId,
+      attempt,
+      run,
+      // A claim that marked the attempt just now, with no wait since, is its own stamp.
+      ...(slot.interruptedAt === undefined && slot.waitMs === 0 ? { claimedBefore } : {}),
+    },
     {
       ...request,
       client_state: encodeClientState({ faxId, attempt, callerState }),
@@ -274,6 +281,15 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
     case 'superseded':
       count('superseded');
       log.warn('another run took this job over while this one was stalled: not sent');
+      return;
+    case 'not-sent':
+      // Nothing of the attempt is at Telnyx: slots and mark go, as after a refused connection.
+      await deps.handoff.wake(await releaseSlots(deps, faxId, attempt, run, true));
+      await waitUntil(
+        Date.now() + deps.backoffMs,
+        'connections to Telnyx open too slowly: trying again shortly',
+        'retry',
+      );
       return;
     case 'accepted':
       count('submitted');
@@ -354,7 +370,13 @@ const postOutcome = (outcome: Exclude<SubmitOutcome, { kind: 'not-sent' }>): Pos
 async function submitThrottled(
   deps: DispatchDeps,
   log: Logger,
-  post: { readonly faxId: string; readonly attempt: number; readonly run: string },
+  post: {
+    readonly faxId: string;
+    readonly attempt: number;
+    readonly run: string;
+    /** When the claim that marked the attempt began (`performance.now()`), if it stands for a stamp. */
+    readonly claimedBefore?: number;
+  },
   request: Parameters<TelnyxClient['submitFax']>[0],
 ): Promise<SubmitOutcome | { readonly kind: 'stopped' | 'moved-on' | 'superseded' }> {
   let lateConnections = 0;
@@ -369,22 +391,21 @@ async function submitThrottled(
     // Only the run the mark names may POST, and the mark must say when this POST began: a run taking
     // the job over waits from then for it to settle at Telnyx before asking whether it created the fax.
     // The clock is read before the stamp: however long this run stalls once the stamp is made, it counts.
-    const stampedBefore = performance.now();
-    const stamp = await stampPost(deps, post.faxId, post.attempt, post.run);
-    if (stamp !== 'post') return { kind: stamp };
+    // The first POST right after a fresh claim needs no stamp of its own: the claim made one.
+    let stampedBefore = post.claimedBefore;
+    if (throttled > 0 || lateConnections > 0 || stampedBefore === undefined) {
+      stampedBefore = performance.now();
+      const stamp = await stampPost(deps, post.faxId, post.attempt, post.run);
+      if (stamp !== 'post') return { kind: stamp };
+    }
     // Written soon after the stamp or not at all: a run stalled past this (frozen, its connection
     // slow to open) may have been taken over meanwhile, and asks again (stamps again) instead.
     const outcome = await deps.telnyx.submitFax(request, { writeBy: stampedBefore + deps.settleMs / 4 });
     if (outcome.kind === 'not-sent') {
       if (++lateConnections >= 3) {
-        // Certainly nothing was written: a failed POST like a refused connection.
-        return {
-          kind: 'retryable',
-          status: undefined,
-          detail: 'connections to Telnyx open too slowly',
-          retryAfterMs: undefined,
-          ambiguous: false,
-        };
+        // Certainly nothing was written, and the slowness is ours (a loaded machine), not Telnyx's:
+        // no failed POST is counted; the fax is given back and tried again shortly.
+        return { kind: 'not-sent' };
       }
       log.warn('the connection to Telnyx opened too late after the claim to send: checking the claim again');
       throttled--;

@@ -168,6 +168,17 @@ export async function queueFax(
   return ((await response.json()) as { data: { id: string } }).data.id;
 }
 
+/** Queues `count` faxes one after another, the seed's with `fax(i)` over it; resolves to their ids. */
+export async function queueFaxes(
+  pipeline: TestPipeline,
+  count: number,
+  fax: (i: number) => Record<string, unknown>,
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, ...fax(i) }));
+  return ids;
+}
+
 export const isFinal = (entries: StreamEntry[]) => entries.some((entry) => entry.final);
 
 export const SEED_FAX = {
