@@ -3,6 +3,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { Queue } from 'bullmq';
+import { INBOUND_QUEUE } from '../shared/keys.ts';
 import type { StreamEntry } from '../shared/events.ts';
 import { startWorkerService } from '../worker/main.ts';
 import { type PipelineOptions, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
@@ -126,8 +128,19 @@ test('without FAX_INBOUND_DIR, inbound events are published with their link and 
   const telnyxFaxId = await receiveFax(pipeline);
   const received = await waitForEntry(pipeline, telnyxFaxId, 'fax.received');
   t.regex(String((received.payload as Record<string, unknown>).media_url), /\/media\/.+\.pdf\?token=/);
-  // The last webhook is in: had a download been queued, the worker would have taken it by now.
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Every webhook answered (a document is queued before the answer): nothing was queued to fetch.
+  await until(
+    () => pipeline.simulator.lifecycle.stats.webhooksSent >= 3,
+    'the three inbound webhooks answered',
+  );
+  const queue = new Queue(INBOUND_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
+  t.teardown(() => queue.close());
+  const counts = await queue.getJobCounts();
+  t.is(
+    Object.values(counts).reduce((sum, n) => sum + n, 0),
+    0,
+    'no document queued',
+  );
   t.is(pipeline.simulator.lifecycle.stats.mediaDownloads, 0);
   t.false((await entriesOf(pipeline, telnyxFaxId)).some((entry) => entry.event_type === 'fax.media.saved'));
 });
