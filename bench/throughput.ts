@@ -1,24 +1,37 @@
 import type { ChildProcess } from 'node:child_process';
-import { Queue, Worker } from 'bullmq';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createProducer } from '../producer/producer.ts';
 import { createKeys } from '../shared/keys.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { slotSettings } from '../shared/slots/settings.ts';
 import { inFlight } from './measure.ts';
-import { benchFax, cpuSeconds, logger, startWorld, until } from './world.ts';
+import { benchFax, cpuSeconds, logger, pin, startWorld, until } from './world.ts';
 
 export interface Rate {
   /** Jobs (faxes) a second, from the first to the last. */
   readonly perSecond: number;
-  /** CPU ms per job of the worker's process, its start-up left out. */
+  /** CPU ms per job of the worker's process, its start-up and warm-up left out. */
   readonly cpuMsPerJob: number;
+  /** CPU ms per job of redis-server. */
+  readonly redisCpuMsPerJob: number;
+  /** CPU ms per job of the bench process, which runs the simulator (idle for the no-op worker). */
+  readonly simulatorCpuMsPerJob: number;
 }
 
 export interface ThroughputResult {
   readonly jobs: number;
   readonly concurrency: number;
-  /** A BullMQ worker whose processor does nothing, on the same kind of Redis. */
+  /**
+   * Whether each worker had core 0 to itself, Redis, the simulator and this process running on the
+   * other cores (as in a deployment, where Telnyx and Redis are other machines); false on one core or
+   * without `taskset`, where everything shares the cores.
+   */
+  readonly pinned: boolean;
+  /** A BullMQ worker process whose processor does nothing, on the same kind of Redis. */
   readonly rawNoop: Rate;
   /** A bare BullMQ worker process whose processor only POSTs a fax to the simulator. */
   readonly rawPost: Rate;
@@ -30,27 +43,42 @@ const rate = (times: readonly number[]) =>
   ((times.length - 1) / ((times[times.length - 1] as number) - (times[0] as number))) * 1000;
 
 /**
- * Dispatch throughput with limits off, each worker at the same concurrency and from a backlog queued
- * beforehand: ours (`fax start worker`, its own process) against a raw BullMQ no-op worker, and
- * against a bare BullMQ worker process that only makes the POST — the least any fax sender does.
+ * Dispatch throughput with limits off, each worker at the same concurrency, in its own process and
+ * from a backlog queued beforehand: ours (`fax start worker`) against a raw BullMQ no-op worker, and
+ * against a bare BullMQ worker that only makes the POST — the least any fax sender does. What is
+ * measured is the worker, so where the machine has the cores each worker runs on core 0 alone and
+ * Redis, the simulator and this process on the others.
  */
 export async function measureThroughput(jobs: number, concurrency: number): Promise<ThroughputResult> {
   const world = await startWorld({ recordTimes: true, callMs: 60_000 });
   const stats = world.sim.simulator.lifecycle.stats;
+  const redisPid = world.redis.process.pid as number;
+  const others = cpus().length >= 2 ? `1-${cpus().length - 1}` : undefined;
+  const pinned = others !== undefined && pin(redisPid, others) && pin(process.pid, others);
+  const workerCpus = pinned ? '0' : undefined;
 
-  /** Runs a worker process until the simulator has `jobs` more POSTs; its rate and CPU from its first POST. */
+  // The first fifth of each worker's jobs warm its JIT up and are left out of its rate and CPU.
+  const warmup = Math.floor(jobs / 5);
+  /** Runs a worker process until the simulator has `jobs` more POSTs; its rate and CPU after the warm-up. */
   async function measurePosts(start: () => ChildProcess): Promise<Rate> {
     const before = stats.postTimes.length;
     const child = start();
-    await until(() => stats.postTimes.length > before, 60_000, 'the first POST');
+    await until(() => stats.postTimes.length > before + warmup, 60_000, 'the warm-up POSTs');
     const startCpu = cpuSeconds(child.pid as number);
+    const startRedisCpu = cpuSeconds(redisPid);
+    const startSimulatorCpu = process.cpuUsage();
     const startCount = stats.postTimes.length;
     await until(() => stats.postTimes.length >= before + jobs, 300_000, `${jobs} POSTs`);
     const cpu = cpuSeconds(child.pid as number) - startCpu;
+    const redisCpu = cpuSeconds(redisPid) - startRedisCpu;
+    const simulatorCpu = process.cpuUsage(startSimulatorCpu);
+    const counted = before + jobs - startCount;
     child.kill('SIGTERM');
     return {
-      perSecond: rate(stats.postTimes.slice(before, before + jobs)),
-      cpuMsPerJob: (cpu * 1000) / (before + jobs - startCount),
+      perSecond: rate(stats.postTimes.slice(startCount, before + jobs)),
+      cpuMsPerJob: (cpu * 1000) / counted,
+      redisCpuMsPerJob: (redisCpu * 1000) / counted,
+      simulatorCpuMsPerJob: (simulatorCpu.user + simulatorCpu.system) / 1000 / counted,
     };
   }
 
@@ -66,26 +94,40 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
       await queue.close();
     };
 
-    // Baseline 1: a no-op BullMQ worker in this process (nothing else here is busy meanwhile).
+    // Baseline 1: a no-op BullMQ worker; it reports its own rate once done.
     await addJobs('noop');
-    const done: number[] = [];
-    const cpuBefore = process.cpuUsage();
-    const noop = new Worker(
-      'noop',
-      async () => {
-        done.push(performance.now());
+    const outFile = join(mkdtempSync(join(tmpdir(), 'fax-bench-')), 'noop.json');
+    const noopRedisCpu = cpuSeconds(redisPid);
+    const noop = world.startScript(
+      'raw-worker',
+      {
+        MODE: 'noop',
+        QUEUE: 'noop',
+        CONCURRENCY: String(concurrency),
+        JOBS: String(jobs),
+        WARMUP: String(warmup),
+        OUT_FILE: outFile,
       },
-      { connection, prefix: 'raw', concurrency },
+      workerCpus,
     );
-    await until(() => done.length >= jobs, 120_000, 'raw BullMQ backlog processed');
-    const noopCpu = process.cpuUsage(cpuBefore);
-    await noop.close();
-    const rawNoop = { perSecond: rate(done), cpuMsPerJob: (noopCpu.user + noopCpu.system) / 1000 / jobs };
+    await until(() => existsSync(outFile), 120_000, 'raw BullMQ backlog processed');
+    const rawNoop: Rate = {
+      ...(JSON.parse(readFileSync(outFile, 'utf8')) as Pick<Rate, 'perSecond' | 'cpuMsPerJob'>),
+      // Redis's work per job does not warm up: over every job.
+      redisCpuMsPerJob: ((cpuSeconds(redisPid) - noopRedisCpu) * 1000) / jobs,
+      simulatorCpuMsPerJob: 0,
+    };
+    await world.stop(noop);
+    rmSync(dirname(outFile), { recursive: true, force: true });
 
     // Baseline 2: a bare BullMQ worker process that only POSTs.
     await addJobs('rawpost');
     const rawPost = await measurePosts(() =>
-      world.startScript('raw-worker', { MODE: 'post', QUEUE: 'rawpost', CONCURRENCY: String(concurrency) }),
+      world.startScript(
+        'raw-worker',
+        { MODE: 'post', QUEUE: 'rawpost', CONCURRENCY: String(concurrency) },
+        workerCpus,
+      ),
     );
     connection.disconnect();
 
@@ -102,11 +144,12 @@ export async function measureThroughput(jobs: number, concurrency: number): Prom
     const keys = createKeys(config.env.FAX_KEY_PREFIX, config.env.FAX_STREAM_KEY);
     const producer = createProducer({ redis, keys, logger, slots: slotSettings(config.env, keys.prefix) });
     await inFlight(jobs, 32, (i) => producer.send(benchFax(i)));
-    const pipeline = await measurePosts(() => world.startWorker(limitsOff));
+    const pipeline = await measurePosts(() => world.startWorker(limitsOff, workerCpus));
     await producer.close();
     redis.disconnect();
-    return { jobs, concurrency, rawNoop, rawPost, pipeline };
+    return { jobs, concurrency, pinned, rawNoop, rawPost, pipeline };
   } finally {
+    if (pinned) pin(process.pid, `0-${cpus().length - 1}`);
     await world.close();
   }
 }

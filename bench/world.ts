@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
@@ -43,8 +43,10 @@ export async function startWorld(simulator?: SimulatorOptionsInput) {
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
-  const spawnChild = (args: string[], childEnv: Record<string, string>) => {
-    const child = spawn('node', [...profile, ...args], {
+  /** `cpus` (e.g. "0"): the child runs on those cores only (Linux `taskset`). */
+  const spawnChild = (args: string[], childEnv: Record<string, string>, cpus?: string) => {
+    const command = ['node', ...profile, ...args];
+    const child = spawn(cpus ? 'taskset' : 'node', cpus ? ['-c', cpus, ...command] : command.slice(1), {
       env: { ...process.env, ...env(childEnv) },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -73,18 +75,18 @@ export async function startWorld(simulator?: SimulatorOptionsInput) {
       return sim;
     },
     config: (extra: Record<string, string>) => loadConfig(env(extra)),
-    /** `fax start worker` in its own process, as deployed. */
-    startWorker(extra: Record<string, string>) {
-      return spawnChild([FAX_CLI, 'start', 'worker'], extra);
+    /** `fax start worker` in its own process, as deployed (on `cpus` only, if given). */
+    startWorker(extra: Record<string, string>, cpus?: string) {
+      return spawnChild([FAX_CLI, 'start', 'worker'], extra, cpus);
     },
     /** `fax start producer` or `fax start webhook` in its own process, once it listens. */
     startService(part: 'producer' | 'webhook', extra: Record<string, string>): Promise<BenchChild> {
       const portVariable = part === 'producer' ? 'PRODUCER_PORT' : 'WEBHOOK_PORT';
       return serving([FAX_CLI, 'start', part], portVariable, extra);
     },
-    /** A bench script (bench/<name>.ts) in its own process. */
-    startScript(name: string, extra: Record<string, string>) {
-      return spawnChild(['--import', 'tsx', new URL(`./${name}.ts`, import.meta.url).pathname], extra);
+    /** A bench script (bench/<name>.ts) in its own process (on `cpus` only, if given). */
+    startScript(name: string, extra: Record<string, string>, cpus?: string) {
+      return spawnChild(['--import', 'tsx', new URL(`./${name}.ts`, import.meta.url).pathname], extra, cpus);
     },
     /** A bare baseline server (bench/bare-server.ts) in its own process, once it listens. */
     startBare(mode: string, extra: Record<string, string> = {}): Promise<BenchChild> {
@@ -134,6 +136,14 @@ export const benchFax = (i: number) => ({
   to: destination(i),
   media_url: 'https://example.com/a.pdf',
 });
+
+/**
+ * Runs every thread of a running process on `cpus` only (e.g. "1", or "0,1" to undo); false when
+ * this machine cannot (no `taskset`, or not Linux).
+ */
+export function pin(pid: number, cpus: string): boolean {
+  return spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' }).status === 0;
+}
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
 export function cpuSeconds(pid: number): number {
