@@ -13,6 +13,8 @@ export interface Keys {
   readonly stream: string;
   /** Entries no consumer of a group could handle, after `maxDeliveries` tries (subscribe()). */
   readonly deadLetter: string;
+  /** Hash entry id → deliveries so far, of one consumer group's entries not yet acknowledged (subscribe()). */
+  deliveries(group: string): string;
   /** Hash holding one fax's record. */
   fax(faxId: string): string;
   /** List of the stream entry ids that belong to one fax, in order. */
@@ -67,6 +69,7 @@ export function createKeys(prefix: string, stream: string): Keys {
     bullPrefix: `${prefix}:bull`,
     stream,
     deadLetter: `${stream}:dead`,
+    deliveries: (group: string) => `${stream}:tries:${group}`,
     fax: (faxId: string) => `${prefix}:fax:${faxId}`,
     faxHistory: (faxId: string) => `${prefix}:fax:${faxId}:history`,
     batch: (batchId: string) => `${prefix}:batch:${batchId}`,

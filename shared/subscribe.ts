@@ -58,7 +58,7 @@ export async function* subscribe(options: SubscribeOptions): AsyncGenerator<Stre
   await createGroup(redis, keys.stream, group, startId(options.from));
   if (options.rewind) await redis.xgroup('SETID', keys.stream, group, startId(options.from));
   /** How often each unacknowledged entry has been handed to a loop of this group. */
-  const tries = `${keys.stream}:tries:${group}`;
+  const tries = keys.deliveries(group);
 
   let claimCursor = '0-0';
   while (!options.signal?.aborted) {
