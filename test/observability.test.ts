@@ -169,6 +169,29 @@ test('readiness answers 503 while Redis is down and 200 once it is back; livenes
   t.pass();
 });
 
+test('scrapes while Redis hangs share one read of the shared state instead of piling one each onto the connection', async (t) => {
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const pipeline = await startPipeline(t, { redisUrl: redis.url, worker: false });
+  // Each read of the shared state takes the stream's length (and the dead letters'): two XLENs.
+  const xlens = async () =>
+    Number(/^cmdstat_xlen:calls=(\d+)/m.exec(await pipeline.redis.info('commandstats'))?.[1] ?? 0);
+  const before = await xlens();
+  await pipeline.redis.call('CLIENT', 'PAUSE', '6500', 'ALL');
+  // Three scrapes one after the other, each giving up on Redis after its timeout (2 s).
+  for (let i = 0; i < 3; i++) {
+    const text = await (await fetch(`${pipeline.producerUrl}/metrics`)).text();
+    t.regex(text, /^fax_redis_up /m, 'a scrape still answers while Redis hangs');
+  }
+  await until(
+    () => xlens(),
+    (count) => count > before,
+    'the read that hung is done once Redis answers again',
+  );
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is((await xlens()) - before, 2, 'one read for the three scrapes');
+});
+
 async function dashboardPipeline(t: ExecutionContext) {
   return startPipeline(t, { worker: false, env: { FAX_API_TOKEN: TOKEN } });
 }

@@ -128,17 +128,17 @@ export function createFaxMetrics(): FaxMetrics {
   });
 
   // Shared state, read once per scrape (every gauge's collect() runs at once and shares the read).
+  // One read at a time: a scrape that gave up on a slow Redis leaves its read to finish, and the
+  // next scrape waits on that read rather than piling another onto the service's connection.
   const sources: RedisStateSource[] = [];
-  let reading: Promise<RedisState | undefined> | undefined;
+  let reading: Promise<RedisState> | undefined;
   const state = (): Promise<RedisState | undefined> => {
     const source = sources.at(-1);
     if (source === undefined) return Promise.resolve(undefined);
-    reading ??= withTimeout(readRedisState(source), STATE_TIMEOUT_MS, 'no answer from Redis')
-      .catch(() => undefined)
-      .finally(() => {
-        reading = undefined;
-      });
-    return reading;
+    reading ??= readRedisState(source).finally(() => {
+      reading = undefined;
+    });
+    return withTimeout(reading, STATE_TIMEOUT_MS, 'no answer from Redis').catch(() => undefined);
   };
   const stateGauge = <L extends string>(
     name: string,
