@@ -21,6 +21,10 @@ const httpUrl = z
 
 const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+/** A required string: missing is "is required", anything else but a string is "must be a string". */
+const requiredString = () =>
+  z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
+
 export const QUALITIES = ['normal', 'high', 'very_high', 'ultra_light', 'ultra_dark'] as const;
 export const PREVIEW_FORMATS = ['pdf', 'tiff'] as const;
 
@@ -30,17 +34,21 @@ const integerFields = ['black_threshold', 'ttl_seconds'] as const;
 export const sendFaxRequestSchema = z
   .strictObject(
     {
-      connection_id: z
-        .string({ error: 'is required' })
+      connection_id: requiredString()
         .min(1, 'must not be empty')
-        .max(64)
+        .max(64, 'must be at most 64 characters')
         .regex(/^[!-~]+$/, 'must be printable characters without spaces'),
-      to: z
-        .string({ error: 'is required' })
-        .refine(isFaxDestination, 'must be an E.164 number (+13125550100) or a SIP URI (sip:user@host)'),
-      from: z.string({ error: 'is required' }).refine(isE164, 'must be an E.164 number such as +13125550100'),
+      to: requiredString().refine(
+        isFaxDestination,
+        'must be an E.164 number (+13125550100) or a SIP URI (sip:user@host)',
+      ),
+      from: requiredString().refine(isE164, 'must be an E.164 number such as +13125550100'),
       media_url: httpUrl.optional(),
-      media_name: z.string().min(1).max(255).optional(),
+      media_name: z
+        .string({ error: 'must be a string' })
+        .min(1, 'must not be empty')
+        .max(255, 'must be at most 255 characters')
+        .optional(),
       quality: z.enum(QUALITIES, { error: `must be one of ${QUALITIES.join(', ')}` }).optional(),
       t38_enabled: z.boolean({ error: 'must be a boolean' }).optional(),
       monochrome: z.boolean({ error: 'must be a boolean' }).optional(),
@@ -54,12 +62,12 @@ export const sendFaxRequestSchema = z
       store_preview: z.boolean({ error: 'must be a boolean' }).optional(),
       preview_format: z.enum(PREVIEW_FORMATS, { error: 'must be pdf or tiff' }).optional(),
       from_display_name: z
-        .string()
+        .string({ error: 'must be a string' })
         .max(128, 'must be at most 128 characters')
         .regex(/^[A-Za-z0-9 \-_~!.+]*$/, 'may hold only letters, digits, spaces and -_~!.+')
         .optional(),
       client_state: z
-        .string()
+        .string({ error: 'must be a string' })
         .max(4096, 'must be at most 4096 characters')
         .regex(base64, 'must be valid base64')
         .optional(),

@@ -24,6 +24,8 @@ interface Case {
   readonly code?: string;
   readonly pointer?: string;
   readonly parameter?: string;
+  /** What the first error's detail must say. */
+  readonly detail?: RegExp;
 }
 
 const fax = (patch: Record<string, unknown>) => ({ ...SEED_FAX, ...patch });
@@ -57,6 +59,22 @@ const PRODUCER_CASES: Case[] = [
   { name: 'to with a NUL byte', body: fax({ to: '+13129457420\u0000' }), status: 422, pointer: '/to' },
   { name: 'to 5 kB long', body: fax({ to: `+1${'3'.repeat(5000)}` }), status: 422, pointer: '/to' },
   { name: 'to as a number', body: fax({ to: 13129457420 }), status: 422, pointer: '/to' },
+  {
+    name: 'connection_id as a number: sent, so not "missing"',
+    body: fax({ connection_id: 234423 }),
+    status: 422,
+    code: '10015',
+    pointer: '/connection_id',
+    detail: /^connection_id must be a string$/,
+  },
+  {
+    name: 'client_state null',
+    body: fax({ client_state: null }),
+    status: 422,
+    code: '10015',
+    pointer: '/client_state',
+    detail: /^client_state must be a string$/,
+  },
   { name: 'from as a SIP URI', body: fax({ from: 'sip:me@example.com' }), status: 422, pointer: '/from' },
   {
     name: 'media_url ftp',
@@ -213,6 +231,8 @@ test('hostile and malformed requests to the producer API get their answers, and 
     if (c.pointer && !errors?.some((e) => e.source?.pointer === c.pointer))
       wrong(`does not name ${c.pointer}`);
     if (c.parameter && errors?.[0]?.source?.parameter !== c.parameter) wrong(`does not name ${c.parameter}`);
+    const detail = (errors?.[0] as { detail?: string } | undefined)?.detail ?? '';
+    if (c.detail && !c.detail.test(detail)) wrong(`detail ${JSON.stringify(detail)}, expected ${c.detail}`);
   }
   t.deepEqual(mismatches, []);
   const queue = new Queue(FAX_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
