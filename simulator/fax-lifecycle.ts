@@ -4,6 +4,9 @@ import type { SimulatorOptions } from './options.ts';
 import type { WebhookSigner } from './signer.ts';
 
 /** A fax as the simulator keeps it, in Telnyx's `Fax` shape. */
+/** How long Telnyx waits for a webhook's 2xx before it counts the delivery as failed. */
+const WEBHOOK_ANSWER_MS = 2000;
+
 export interface SimFax {
   id: string;
   record_type: 'fax';
@@ -14,6 +17,7 @@ export interface SimFax {
   to: string;
   media_url?: string;
   media_name?: string;
+  from_display_name?: string;
   quality: string;
   client_state?: string;
   webhook_url?: string;
@@ -182,7 +186,15 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
           meta: { attempt, delivered_to: url },
         });
         try {
-          const response = await fetch(url, { method: 'POST', headers: signer.headers(body), body });
+          // As Telnyx: only a 2xx within 2 seconds counts; a redirect is a failure, not followed.
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: signer.headers(body),
+            body,
+            redirect: 'manual',
+            signal: AbortSignal.timeout(WEBHOOK_ANSWER_MS),
+          });
+          await response.arrayBuffer();
           if (response.ok) {
             stats.webhooksSent++;
             break;
@@ -376,6 +388,7 @@ export function createLifecycle(options: () => SimulatorOptions, signer: Webhook
         updated_at: now,
         ...(typeof body.media_url === 'string' ? { media_url: body.media_url } : {}),
         ...(typeof body.media_name === 'string' ? { media_name: body.media_name } : {}),
+        ...(typeof body.from_display_name === 'string' ? { from_display_name: body.from_display_name } : {}),
         ...(typeof body.client_state === 'string' ? { client_state: body.client_state } : {}),
         ...(typeof body.webhook_url === 'string' ? { webhook_url: body.webhook_url } : {}),
       };

@@ -1,9 +1,11 @@
 import Router from '@koa/router';
 import parseBody from 'co-body';
 import Koa from 'koa';
+import getRawBody from 'raw-body';
 import { bearerMatches } from '../shared/bearer.ts';
 import { decodeClientState } from '../shared/client-state.ts';
-import { errorBody, type TelnyxErrorBody } from '../shared/telnyx-errors.ts';
+import { coerceFormFields, MAX_CONTENTS_BYTES, parseTelnyxSendFax } from '../shared/fax-request.ts';
+import { errorBody, fieldErrors, type TelnyxErrorBody } from '../shared/telnyx-errors.ts';
 import { createLifecycle, type Lifecycle, preciseNow, type SimFax } from './fax-lifecycle.ts';
 import { type SimulatorOptions, type SimulatorOptionsInput, simulatorOptionsSchema } from './options.ts';
 import { createWebhookSigner } from './signer.ts';
@@ -23,9 +25,6 @@ export interface Simulator {
   configure(patch: Partial<SimulatorOptionsInput>): void;
   close(): void;
 }
-
-const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const e164 = /^\+[1-9]\d{1,14}$/;
 
 export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
   let options = simulatorOptionsSchema.parse(input);
@@ -54,10 +53,13 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
     if (options.recordTimes) lifecycle.stats.postTimes.push(preciseNow());
     let body: Record<string, unknown>;
     try {
-      body = ctx.is('application/x-www-form-urlencoded')
-        ? await parseBody.form(ctx)
-        : await parseBody.json(ctx, { strict: true });
-    } catch {
+      body = await readSendFax(ctx);
+    } catch (error) {
+      if ((error as { status?: number }).status === 413) {
+        ctx.status = 413;
+        ctx.body = errorBody('payloadTooLarge', 'The request body is larger than Telnyx accepts (20 MB).');
+        return;
+      }
       ctx.status = 400;
       ctx.body = errorBody('badRequest', 'The request failed because it was not well-formed.');
       return;
@@ -92,16 +94,31 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
     const q = ctx.query as Record<string, string | undefined>;
     const size = Math.min(Number(q['page[size]'] ?? 20) || 20, 250);
     const number = Math.max(Number(q['page[number]'] ?? 1) || 1, 1);
-    const after = (op: string) => q[`filter[created_at][${op}]`];
+    // Times, compared as instants: `2026-11-27T09:32:29Z` and `...29.000000Z` are the same moment.
+    const bounds: Record<string, number> = {};
+    for (const op of ['gt', 'gte', 'lt', 'lte']) {
+      const parameter = `filter[created_at][${op}]`;
+      const value = q[parameter];
+      if (value === undefined) continue;
+      const at = Date.parse(value);
+      if (Number.isNaN(at)) {
+        ctx.status = 422;
+        ctx.body = errorBody('invalidValue', `${parameter} must be a date-time`, undefined, parameter);
+        return;
+      }
+      bounds[op] = at;
+    }
+    const within = (created: number) =>
+      (bounds.gt === undefined || created > bounds.gt) &&
+      (bounds.gte === undefined || created >= bounds.gte) &&
+      (bounds.lt === undefined || created < bounds.lt) &&
+      (bounds.lte === undefined || created <= bounds.lte);
     const list = [...lifecycle.faxes.values()].filter(
       (fax) =>
         (!q['filter[to][eq]'] || fax.to === q['filter[to][eq]']) &&
         (!q['filter[from][eq]'] || fax.from === q['filter[from][eq]']) &&
         (!q['filter[direction][eq]'] || fax.direction === q['filter[direction][eq]']) &&
-        (!after('gte') || fax.created_at >= (after('gte') as string)) &&
-        (!after('gt') || fax.created_at > (after('gt') as string)) &&
-        (!after('lte') || fax.created_at <= (after('lte') as string)) &&
-        (!after('lt') || fax.created_at < (after('lt') as string)),
+        within(Date.parse(fax.created_at)),
     );
     ctx.body = {
       data: list.slice((number - 1) * size, number * size),
@@ -228,28 +245,34 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
   };
 }
 
-/** Telnyx's checks on a send request, as far as they are documented. */
+/** Telnyx's checks on a send request: its documented fields and rules (shared/fax-request.ts). */
 function validateSendFax(body: Record<string, unknown>): TelnyxErrorBody | undefined {
-  const errors: TelnyxErrorBody['errors'][number][] = [];
-  const problem = (pointer: string, detail: string) =>
-    errors.push({ code: '10015', title: 'Invalid value', detail, source: { pointer } });
-  for (const field of ['connection_id', 'to', 'from']) {
-    if (typeof body[field] !== 'string' || body[field] === '') problem(`/${field}`, `${field} is required`);
+  const parsed = parseTelnyxSendFax(body);
+  return parsed.ok ? undefined : fieldErrors(parsed.problems);
+}
+
+/**
+ * A send request's fields, from JSON, a form (`--data-urlencode`, as in Telnyx's guide) or multipart
+ * (`SendFaxMultipartRequest`: the document uploaded as `contents`, which the SDK sends when given a
+ * file). Form and multipart values are strings: the boolean and integer fields are converted.
+ */
+async function readSendFax(ctx: Koa.Context): Promise<Record<string, unknown>> {
+  if (ctx.is('multipart/form-data')) {
+    const raw = await getRawBody(ctx.req, { limit: MAX_CONTENTS_BYTES + 2 ** 20 });
+    const form = await new Request('http://simulator/v2/faxes', {
+      method: 'POST',
+      headers: { 'content-type': ctx.get('content-type') },
+      body: raw,
+    }).formData();
+    const fields: Record<string, unknown> = {};
+    for (const [name, value] of form) {
+      fields[name] =
+        typeof value === 'string' ? value : { name: value.name, type: value.type, size: value.size };
+    }
+    return coerceFormFields(fields);
   }
-  if (typeof body.from === 'string' && !e164.test(body.from)) problem('/from', 'from must be E.164');
-  if (typeof body.to === 'string' && !e164.test(body.to) && !body.to.startsWith('sip:')) {
-    problem('/to', 'to must be E.164 or a SIP URI');
-  }
-  if (body.media_url === undefined && body.media_name === undefined)
-    problem('/media_url', 'media_url is required');
-  if (body.media_url !== undefined && body.media_name !== undefined) {
-    problem('/media_name', 'media_name and media_url cannot be sent together');
-  }
-  if (
-    body.client_state !== undefined &&
-    (typeof body.client_state !== 'string' || !base64.test(body.client_state))
-  ) {
-    problem('/client_state', 'client_state must be valid base64');
-  }
-  return errors.length > 0 ? { errors } : undefined;
+  if (ctx.is('application/x-www-form-urlencoded')) return coerceFormFields(await parseBody.form(ctx));
+  const body: unknown = await parseBody.json(ctx, { strict: true });
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object');
+  return body as Record<string, unknown>;
 }
