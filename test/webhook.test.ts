@@ -89,6 +89,31 @@ test('duplicates are dropped, unknown and inbound events are published without c
   );
 });
 
+test('a signed webhook with a null payload, null meta or a numeric id is taken in (once), not refused for Telnyx to resend forever', async (t) => {
+  const pipeline = await startPipeline(t, { worker: false });
+  const bodies = [
+    JSON.stringify({ data: { event_type: 'fax.queued', id: 12345, payload: null }, meta: null }),
+    JSON.stringify({
+      data: {
+        event_type: 'fax.media.processed',
+        id: randomUUID(),
+        occurred_at: null,
+        payload: { fax_id: 't9' },
+      },
+    }),
+  ];
+  for (const body of bodies) {
+    t.deepEqual(await (await post(pipeline, body)).json(), { result: 'published' });
+  }
+  t.deepEqual(await (await post(pipeline, bodies[0] as string)).json(), { result: 'duplicate' });
+  const entries = await pipeline.entries();
+  t.deepEqual(
+    entries.map((e) => e.event_type),
+    ['fax.queued', 'fax.media.processed'],
+  );
+  t.like(entries[0], { event_id: '12345' });
+});
+
 test('with Redis unreachable the webhook answers 503, so Telnyx retries', async (t) => {
   const signer = createWebhookSigner();
   const deadPort = await freePort();

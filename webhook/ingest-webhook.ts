@@ -4,16 +4,23 @@ import { type ApplyResult, applyEvent, type EventSink, type FaxEvent } from '../
 import type { InboundDocumentJob } from '../shared/inbound.ts';
 import { statusForTelnyxEvent } from '../shared/status.ts';
 
-/** Telnyx's webhook envelope; the payload is kept whole and published as it came. */
+/**
+ * Telnyx's webhook envelope; the payload is kept whole and published as it came. Lenient where a
+ * signed webhook could plausibly differ (a null payload or meta, a numeric id): refusing one would only
+ * make Telnyx send it again, to the same answer.
+ */
 const webhookSchema = z.object({
   data: z.object({
     event_type: z.string().min(1).max(100),
-    id: z.string().min(1).max(100),
-    occurred_at: z.string().max(64).optional(),
-    record_type: z.string().optional(),
-    payload: z.record(z.string(), z.unknown()).default({}),
+    id: z.union([z.string().min(1).max(100), z.number().transform(String)]),
+    occurred_at: z.string().max(64).nullish().transform((value) => value ?? undefined),
+    record_type: z.string().nullish(),
+    payload: z
+      .record(z.string(), z.unknown())
+      .nullish()
+      .transform((value) => value ?? {}),
   }),
-  meta: z.record(z.string(), z.unknown()).optional(),
+  meta: z.record(z.string(), z.unknown()).nullish(),
 });
 
 export type TelnyxWebhook = z.infer<typeof webhookSchema>;
