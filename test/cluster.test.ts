@@ -11,6 +11,7 @@ import { slotSettings } from '../shared/slots/settings.ts';
 import { subscribe } from '../shared/subscribe.ts';
 import { startWorkerService } from '../worker/main.ts';
 import { sampleValue, scrape } from './helpers/metrics.ts';
+import { assertConsistent } from './helpers/consistency.ts';
 import { queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
 import { FAX_CLI, startFaxProcess } from './helpers/processes.ts';
 import { startRedisCluster, type TestCluster } from './helpers/redis-cluster.ts';
@@ -191,6 +192,59 @@ test("with the master of the pipeline's slot down, the producer answers 503; bac
   const { data } = (await accepted.json()) as { data: { id: string } };
   t.deepEqual(await pipeline.waitForAll([data.id], 40_000), ['delivered']);
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[data.id], 1);
+});
+
+test("a planned failover of the pipeline's master to its replica mid-load: the same processes go on, every fax delivered once, nothing lost", async (t) => {
+  // A cluster of this test's own, each master with a replica.
+  const own = await startRedisCluster(3, 60_000, 1);
+  t.teardown(() => own.stop());
+  const limits = { FAX_ACCOUNT_CHANNEL_LIMIT: '3', TELNYX_RATE_LIMIT: 'none' };
+  const pipeline = await startPipeline(t, {
+    cluster: own,
+    worker: false,
+    env: limits,
+    simulator: { stepMs: 20, callMs: 1000, accountChannelLimit: 3 },
+  });
+  const ids: string[] = [];
+  for (let i = 0; i < 15; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: `+1312945${7200 + i}` }));
+  const worker = await startWorkerService(pipeline.runtime);
+  t.teardown(() => worker.close());
+  await startFaxProcess(
+    t,
+    'worker',
+    { ...pipeline.env, ...limits, FAX_WEBHOOK_URL: pipeline.webhookUrl },
+    'worker running',
+  );
+  const stats = pipeline.simulator.lifecycle.stats;
+  const deadline = Date.now() + 20_000;
+  while (stats.delivered < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+
+  // Calls in flight, faxes waiting for a channel: the replica takes over (CLUSTER FAILOVER).
+  const oldMaster = await own.masterOf(pipeline.keys.stream);
+  const master = new Redis(`redis://127.0.0.1:${oldMaster}`);
+  t.teardown(() => master.disconnect());
+  const myId = (await master.cluster('MYID')) as string;
+  const replicaLine = ((await master.cluster('NODES')) as string)
+    .split('\n')
+    .find((line) => line.includes(`slave ${myId}`) || line.includes(`replica ${myId}`));
+  const replicaPort = Number(/:(\d+)@/.exec(replicaLine ?? '')?.[1]);
+  t.true(replicaPort > 0, 'the master has a replica');
+  const replica = new Redis(`redis://127.0.0.1:${replicaPort}`);
+  t.teardown(() => replica.disconnect());
+  const failoverStarted = Date.now();
+  await replica.cluster('FAILOVER');
+  const promoted = Date.now() + 20_000;
+  while ((await own.masterOf(pipeline.keys.stream)) !== replicaPort && Date.now() < promoted) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.is(await own.masterOf(pipeline.keys.stream), replicaPort, 'the replica serves the slot now');
+  t.log(`failover took ${Date.now() - failoverStarted} ms; ${stats.delivered} of ${ids.length} delivered by then`);
+  t.true(stats.delivered < ids.length, 'faxes were still to send');
+
+  await assertConsistent(t, pipeline, ids, 'delivered', 50_000);
+  for (const id of ids) t.is(stats.postsByFax[id], 1, `fax ${id} POSTed once`);
+  t.deepEqual(stats.failuresByReason, {}, 'no call over a Telnyx channel limit');
+  t.true(stats.maxDemand <= 3, `at most 3 calls at once (${stats.maxDemand})`);
 });
 
 test('without one hash tag, a script of the pipeline is refused by the cluster (what the configuration check prevents)', async (t) => {

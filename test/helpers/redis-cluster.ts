@@ -14,7 +14,7 @@ export interface TestCluster {
   /** What REDIS_CLUSTER_NODES would say: every master as host:port. */
   readonly nodes: string;
   readonly target: RedisClusterTarget;
-  /** The nodes running now. */
+  /** The nodes running now (masters and replicas). */
   readonly servers: readonly RedisServer[];
   /** The port of the master serving a key's slot. */
   masterOf(key: string): Promise<number>;
@@ -33,11 +33,16 @@ async function distinctFreePorts(count: number): Promise<number[]> {
 }
 
 /**
- * A real Redis Cluster of `masters` private `redis-server`s (no replicas) on free ports in a temp
- * directory, joined with `redis-cli --cluster create`; resolves once every node says
- * `cluster_state:ok` and knows every other.
+ * A real Redis Cluster of `masters` private `redis-server`s, each with `replicas` replicas, on free
+ * ports in a temp directory, joined with `redis-cli --cluster create`; resolves once every node says
+ * `cluster_state:ok` and knows every other (and every replica is in sync).
  */
-export async function startRedisCluster(masters = 3, timeoutMs = 60_000): Promise<TestCluster> {
+export async function startRedisCluster(
+  masters = 3,
+  timeoutMs = 60_000,
+  replicas = 0,
+): Promise<TestCluster> {
+  const nodeCount = masters * (1 + replicas);
   const root = mkdtempSync(join(tmpdir(), 'fax-redis-cluster-'));
   const servers: RedisServer[] = [];
   const busPorts = new Map<number, number>();
@@ -57,8 +62,8 @@ export async function startRedisCluster(masters = 3, timeoutMs = 60_000): Promis
     rmSync(root, { recursive: true, force: true });
   };
   try {
-    const ports = await distinctFreePorts(masters * 2);
-    for (let i = 0; i < masters; i++) {
+    const ports = await distinctFreePorts(nodeCount * 2);
+    for (let i = 0; i < nodeCount; i++) {
       const port = ports[2 * i] as number;
       busPorts.set(port, ports[2 * i + 1] as number);
       mkdirSync(join(root, `node-${port}`));
@@ -67,14 +72,14 @@ export async function startRedisCluster(masters = 3, timeoutMs = 60_000): Promis
     const addresses = servers.map((server) => `127.0.0.1:${server.port}`);
     await run(
       'redis-cli',
-      ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'],
+      ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'],
       { timeout: timeoutMs },
     ).catch((error: NodeJS.ErrnoException) => {
       throw error.code === 'ENOENT'
         ? new Error('redis-cli is not installed (it comes with redis-server: apt-get install redis-tools)')
         : error;
     });
-    await untilClusterOk(servers, masters, Date.now() + timeoutMs);
+    await untilClusterOk(servers, nodeCount, Date.now() + timeoutMs);
     const nodes = addresses.join(',');
     const masterOf = async (key: string) => {
       const client = new Redis(servers[0]?.url as string);
@@ -95,7 +100,7 @@ export async function startRedisCluster(masters = 3, timeoutMs = 60_000): Promis
   }
 }
 
-async function untilClusterOk(servers: readonly RedisServer[], masters: number, deadline: number) {
+async function untilClusterOk(servers: readonly RedisServer[], nodeCount: number, deadline: number) {
   const clients = servers.map((server) => new Redis(server.url, { lazyConnect: true }));
   try {
     for (;;) {
@@ -104,9 +109,15 @@ async function untilClusterOk(servers: readonly RedisServer[], masters: number, 
         (info) =>
           info.includes('cluster_state:ok') &&
           info.includes('cluster_slots_assigned:16384') &&
-          info.includes(`cluster_known_nodes:${masters}`),
+          info.includes(`cluster_known_nodes:${nodeCount}`),
       );
-      if (ok) return;
+      const synced = await Promise.all(
+        clients.map(async (client) => {
+          const replication = (await client.info('replication')) as string;
+          return !replication.includes('role:slave') || replication.includes('master_link_status:up');
+        }),
+      );
+      if (ok && synced.every(Boolean)) return;
       if (Date.now() > deadline) throw new Error(`Redis Cluster not ok in time:\n${infos.join('\n')}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
