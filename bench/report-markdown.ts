@@ -29,7 +29,7 @@ export function renderMarkdown(report: Report): string {
     .join(', ');
   const parts = [
     '# Benchmark report',
-    `Measured ${meta.measuredAt} in ${num(meta.durationSeconds)} s on ${meta.machine.cpus} × ${meta.machine.cpuModel}, ${num(meta.machine.memoryGb)} GB, Node ${meta.machine.node}, Redis ${meta.machine.redis}. Load average ${meta.loadAverage.start.toFixed(2)} at the start, ${meta.loadAverage.end.toFixed(2)} at the end${busy ? ' — **a busy machine** (a load average above the number of cores at the start, which also counts what ran in the minute before): absolute figures may be low and noisy; the ratios, each baseline measured right beside its counterpart, are what to compare' : ''}.`,
+    `Measured ${meta.measuredAt} in ${num(meta.durationSeconds)} s on ${meta.machine.cpus} × ${meta.machine.cpuModel}, ${num(meta.machine.memoryGb)} GB, Node ${meta.machine.node}, Redis ${meta.machine.redis}. CPU in use by other work right before the run: ${(meta.cpuInUseBefore * 100).toFixed(0)} %${busy ? ' — **a busy machine**: absolute figures may be low and noisy; the ratios, each baseline measured right beside its counterpart, are what to compare' : ''}. Load average ${meta.loadAverage.start.toFixed(2)} at the start, ${meta.loadAverage.end.toFixed(2)} at the end (the run's own load included).`,
     `Knobs: ${knobs}.`,
     '## Goals and figures',
     summaryMarkdown(report),
@@ -70,5 +70,6 @@ export function withReadmeTable(readme: string, report: Report): string {
 }
 
 /** Other work shared the machine: a 1-minute load average above half its cores at either end. */
-export const isBusy = (meta: BenchMeta) =>
-  meta.loadAverage.start > meta.machine.cpus / 2 || meta.loadAverage.end > meta.machine.cpus / 2;
+/** Busy: something else used over a quarter of the machine's CPU right before the run. */
+export const isBusy = (meta: BenchMeta) => meta.cpuInUseBefore > BUSY_CPU_SHARE;
+const BUSY_CPU_SHARE = 0.25;

@@ -29,6 +29,8 @@ export interface BenchMeta {
   };
   /** 1-minute load averages when the run began and ended. */
   readonly loadAverage: { readonly start: number; readonly end: number };
+  /** Share of the machine's CPU in use (by anything else) over a few seconds right before the run. */
+  readonly cpuInUseBefore: number;
   /** The knobs the run used (BENCH_* environment variables, or their defaults). */
   readonly knobs: Readonly<Record<string, number | string>>;
 }

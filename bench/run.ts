@@ -53,6 +53,7 @@ const knobs = {
 const wanted = (name: (typeof SCENARIOS)[number]) => only.includes(name);
 const progress = (text: string) => process.stderr.write(`bench: ${text}\n`);
 
+const cpuInUseBefore = await cpuInUse(3000);
 const started = performance.now();
 const loadAtStart = loadavg()[0] as number;
 const rounds = knobs.BENCH_ROUNDS;
@@ -105,6 +106,7 @@ const report = buildReport(figures, {
     redis: await redisVersion(),
   },
   loadAverage: { start: loadAtStart, end: loadavg()[0] as number },
+  cpuInUseBefore,
   knobs,
 });
 const markdown = renderMarkdown(report);
@@ -121,6 +123,26 @@ if (process.argv.includes('--publish')) {
   progress('published to bench/REPORT.md and README.md');
 }
 process.stdout.write(process.argv.includes('--json') ? json : markdown);
+
+/** Share of every core's time spent not idle over `ms`, this process asleep meanwhile. */
+async function cpuInUse(ms: number): Promise<number> {
+  const sample = () =>
+    cpus().reduce(
+      (sum, cpu) => {
+        const { idle, ...busy } = cpu.times;
+        return {
+          idle: sum.idle + idle,
+          all: sum.all + idle + Object.values(busy).reduce((a, b) => a + b, 0),
+        };
+      },
+      { idle: 0, all: 0 },
+    );
+  const before = sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = sample();
+  const all = after.all - before.all;
+  return all > 0 ? 1 - (after.idle - before.idle) / all : 0;
+}
 
 /** The version of the redis-server the scenarios start. */
 async function redisVersion(): Promise<string> {

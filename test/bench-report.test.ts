@@ -14,6 +14,7 @@ const meta: BenchMeta = {
   durationSeconds: 300,
   machine: { cpus: 2, cpuModel: 'Test CPU', memoryGb: 24, node: 'v20.19.0', redis: '7.0.15' },
   loadAverage: { start: 0.2, end: 0.4 },
+  cpuInUseBefore: 0.05,
   knobs: { BENCH_ROUNDS: 2 },
 };
 
@@ -189,6 +190,12 @@ test('the README gets the new table between its markers and nothing else changes
   t.is(tables(missed).length, 2);
   t.regex(missed, /What bounds the goals not met:\n\n- /);
   // A busy machine is said to be one.
-  const busy = withReadmeTable(readme, { ...report, meta: { ...meta, loadAverage: { start: 3, end: 1 } } });
+  const busy = withReadmeTable(readme, { ...report, meta: { ...meta, cpuInUseBefore: 0.6 } });
   t.regex(busy, /a busy machine/);
+  // The run's own load at its end does not make a quiet machine busy.
+  const quiet = withReadmeTable(readme, {
+    ...report,
+    meta: { ...meta, loadAverage: { start: 0.2, end: 3 } },
+  });
+  t.notRegex(quiet, /a busy machine/);
 });
