@@ -238,7 +238,9 @@ test("a planned failover of the pipeline's master to its replica mid-load: the s
     await new Promise((r) => setTimeout(r, 50));
   }
   t.is(await own.masterOf(pipeline.keys.stream), replicaPort, 'the replica serves the slot now');
-  t.log(`failover took ${Date.now() - failoverStarted} ms; ${stats.delivered} of ${ids.length} delivered by then`);
+  t.log(
+    `failover took ${Date.now() - failoverStarted} ms; ${stats.delivered} of ${ids.length} delivered by then`,
+  );
   t.true(stats.delivered < ids.length, 'faxes were still to send');
 
   await assertConsistent(t, pipeline, ids, 'delivered', 50_000);

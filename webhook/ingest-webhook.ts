@@ -13,7 +13,11 @@ const webhookSchema = z.object({
   data: z.object({
     event_type: z.string().min(1).max(100),
     id: z.union([z.string().min(1).max(100), z.number().transform(String)]),
-    occurred_at: z.string().max(64).nullish().transform((value) => value ?? undefined),
+    occurred_at: z
+      .string()
+      .max(64)
+      .nullish()
+      .transform((value) => value ?? undefined),
     record_type: z.string().nullish(),
     payload: z
       .record(z.string(), z.unknown())

@@ -37,11 +37,7 @@ async function distinctFreePorts(count: number): Promise<number[]> {
  * ports in a temp directory, joined with `redis-cli --cluster create`; resolves once every node says
  * `cluster_state:ok` and knows every other (and every replica is in sync).
  */
-export async function startRedisCluster(
-  masters = 3,
-  timeoutMs = 60_000,
-  replicas = 0,
-): Promise<TestCluster> {
+export async function startRedisCluster(masters = 3, timeoutMs = 60_000, replicas = 0): Promise<TestCluster> {
   const nodeCount = masters * (1 + replicas);
   const root = mkdtempSync(join(tmpdir(), 'fax-redis-cluster-'));
   const servers: RedisServer[] = [];
