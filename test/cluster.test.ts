@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig } from '../shared/config.ts';
 import { applyEvent, type StreamEntry } from '../shared/events.ts';
@@ -12,7 +12,7 @@ import { subscribe } from '../shared/subscribe.ts';
 import { startWorkerService } from '../worker/main.ts';
 import { sampleValue, scrape } from './helpers/metrics.ts';
 import { assertConsistent } from './helpers/consistency.ts';
-import { queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
 import { FAX_CLI, startFaxProcess } from './helpers/processes.ts';
 import { startRedisCluster, type TestCluster } from './helpers/redis-cluster.ts';
 
@@ -46,6 +46,21 @@ async function keysByNode(prefix: string): Promise<Map<number, string[]>> {
     }
   }
   return found;
+}
+
+/**
+ * Two workers on the cluster: one in this process, one `fax start worker` configured by
+ * REDIS_CLUSTER_NODES alone.
+ */
+async function startTwoWorkers(t: ExecutionContext, pipeline: TestPipeline, limits: Record<string, string>) {
+  const worker = await startWorkerService(pipeline.runtime);
+  t.teardown(() => worker.close());
+  await startFaxProcess(
+    t,
+    'worker',
+    { ...pipeline.env, ...limits, FAX_WEBHOOK_URL: pipeline.webhookUrl },
+    'worker running',
+  );
 }
 
 test('the whole pipeline on a 3-master Redis Cluster: every fax delivered once, channel limits held, every key in one slot, events through subscribe()', async (t) => {
@@ -96,16 +111,7 @@ test('the whole pipeline on a 3-master Redis Cluster: every fax delivered once, 
       await queueFax(pipeline, { ...SEED_FAX, connection_id: `c${(i % 2) + 1}`, to: `+1312945${7100 + i}` }),
     );
   }
-  // Two workers on the cluster: one in this process, one `fax start worker` configured by
-  // REDIS_CLUSTER_NODES alone.
-  const worker = await startWorkerService(pipeline.runtime);
-  t.teardown(() => worker.close());
-  await startFaxProcess(
-    t,
-    'worker',
-    { ...pipeline.env, ...limits, FAX_WEBHOOK_URL: pipeline.webhookUrl },
-    'worker running',
-  );
+  await startTwoWorkers(t, pipeline, limits);
 
   const statuses = await pipeline.waitForAll(ids, 50_000);
   t.deepEqual(new Set(statuses), new Set(['delivered']));
@@ -207,14 +213,7 @@ test("a planned failover of the pipeline's master to its replica mid-load: the s
   });
   const ids: string[] = [];
   for (let i = 0; i < 15; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: `+1312945${7200 + i}` }));
-  const worker = await startWorkerService(pipeline.runtime);
-  t.teardown(() => worker.close());
-  await startFaxProcess(
-    t,
-    'worker',
-    { ...pipeline.env, ...limits, FAX_WEBHOOK_URL: pipeline.webhookUrl },
-    'worker running',
-  );
+  await startTwoWorkers(t, pipeline, limits);
   const stats = pipeline.simulator.lifecycle.stats;
   const deadline = Date.now() + 20_000;
   while (stats.delivered < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
