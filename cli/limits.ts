@@ -73,6 +73,16 @@ export function addLimitsCommands(program: Command, open: () => Promise<SlotStor
     .command('limits')
     .description('channel limits: show them with current counts, or change them at run time');
 
+  /** Reads the arguments: a bad one ends the command with its message (exit 2), not a stack trace. */
+  function usage<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      return limits.error(`fax limits: ${error.message}`, { exitCode: 2, code: 'fax.invalidArgument' });
+    }
+  }
+
   /** Runs a change, then wakes the faxes it lets through. */
   async function change(run: (store: SlotStore) => Promise<readonly string[]>, done: string) {
     const store = await open();
@@ -121,8 +131,8 @@ export function addLimitsCommands(program: Command, open: () => Promise<SlotStor
     .argument('<scope>', KINDS.join(' | '))
     .argument('<args...>', '[id] limit')
     .action(async (kind: string, args: string[]) => {
-      const [target, [value]] = parseTarget(kind, args, true);
-      const limit = parseLimitValue(value as string);
+      const [target, [value]] = usage(() => parseTarget(kind, args, true));
+      const limit = usage(() => parseLimitValue(value as string));
       await change((store) => setLimit(store, target, limit), `${describe(target)}: limit ${limit}`);
     });
 
@@ -132,7 +142,7 @@ export function addLimitsCommands(program: Command, open: () => Promise<SlotStor
     .argument('<scope>', KINDS.join(' | '))
     .argument('[id]', 'connection id or profile name')
     .action(async (kind: string, id: string | undefined) => {
-      const [target] = parseTarget(kind, id === undefined ? [] : [id], false);
+      const [target] = usage(() => parseTarget(kind, id === undefined ? [] : [id], false));
       await change((store) => setLimit(store, target, undefined), `${describe(target)}: default limit`);
     });
 

@@ -20,6 +20,12 @@ import { addLimitsCommands } from './limits.ts';
 import { configOrExit } from './runtime.ts';
 import { PARTS, type Part, startCommand } from './start.ts';
 
+// Output piped into a reader that stops early (`fax events | head`): end quietly, as Unix tools do.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 /** A connection for one-shot commands: REDIS_CLUSTER_NODES or REDIS_URL, else the local default. */
 async function openStore() {
   const config = configOrExit();
@@ -75,7 +81,7 @@ program
   .option('--send-at <time>', 'not before this ISO 8601 time (e.g. 2026-12-01T09:00:00Z)')
   .option(
     '--window <hours>',
-    'only within office hours in the recipient\'s time zone: "mon-fri 08:00-18:00 [America/Chicago]"',
+    'only within office hours in the recipient\'s time zone: "mon-fri 08:00-18:00", or with the zone named: "mon-fri 08:00-18:00 America/Chicago"',
   )
   .option('--ttl <seconds>', 'fail the fax (expired) if it is still unsent this long after it was due')
   .option(

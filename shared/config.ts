@@ -8,11 +8,15 @@ import { loadRetryPolicy, type RetryPolicy, RetryPolicyError } from './retry-pol
  * Every environment variable the pipeline reads, parsed once at start-up.
  * The names are a contract: deployments and other systems depend on them.
  */
-const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+// A variable set to nothing (`PORT=` in a compose file) counts as unset: its default, never 0 or ''.
 const emptyAsUnset = (value: unknown) => (value === '' ? undefined : value);
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUnset, schema.optional());
+const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
+  z.preprocess(emptyAsUnset, schema.default(fallback as never));
+const port = (fallback: number) => withDefault(z.coerce.number().int().min(0).max(65535), fallback);
+const positiveInt = (fallback: number) => withDefault(z.coerce.number().int().positive(), fallback);
+const positive = (fallback: number) => withDefault(z.coerce.number().positive(), fallback);
 /** A channel or concurrency limit: a whole number (0 = send nothing), or `none` for no limit. */
 const limit = (fallback: number | 'none') =>
   z.preprocess(
@@ -74,7 +78,7 @@ const envFields = z.object({
    * them, so both need it, on a shared volume if they run apart); unset: consumers get Telnyx's link only.
    */
   FAX_INBOUND_DIR: optional(z.string().min(1)),
-  FAX_BIND_HOST: z.string().default('127.0.0.1'),
+  FAX_BIND_HOST: withDefault(z.string(), '127.0.0.1'),
   PRODUCER_PORT: port(3000),
   WEBHOOK_PORT: port(3001),
   SIMULATOR_PORT: port(3002),
@@ -91,7 +95,7 @@ const envFields = z.object({
   /** How long an Idempotency-Key is remembered. */
   FAX_IDEMPOTENCY_SECONDS: positiveInt(86_400),
   /** A worker that stops renewing its job's lock this long (it died) has the job taken over. */
-  FAX_WORKER_LOCK_SECONDS: z.coerce.number().positive().default(30),
+  FAX_WORKER_LOCK_SECONDS: positive(30),
   /** Channels per Telnyx connection (Fax Application `outbound.channel_limit`). */
   FAX_CHANNEL_LIMIT: limit('none'),
   /** Channels for the whole Telnyx account (2 on a new account, 10 once verified). */
@@ -108,18 +112,18 @@ const envFields = z.object({
       .default(10),
   ),
   /** How long a channel slot is held without news before Telnyx is asked about the fax. */
-  FAX_SLOT_LEASE_SECONDS: z.coerce.number().positive().default(900),
+  FAX_SLOT_LEASE_SECONDS: positive(900),
   /** How long a limit stays lowered after Telnyx reports it exceeded. */
-  FAX_LIMIT_BACKOFF_SECONDS: z.coerce.number().positive().default(600),
+  FAX_LIMIT_BACKOFF_SECONDS: positive(600),
   /** Overrides of the retry policy: inline JSON, or a path to a JSON file (README: "Retries"). */
   FAX_RETRY_POLICY: optional(z.string().min(1)),
   /** Multiplies every retry wait and the time-to-live (tests and demos: 0.001). */
-  FAX_RETRY_DELAY_SCALE: z.coerce.number().positive().default(1),
+  FAX_RETRY_DELAY_SCALE: positive(1),
   /** A worker's health and metrics port (/healthz, /readyz, /metrics); unset: none (0: any free port). */
   FAX_WORKER_HEALTH_PORT: optional(z.coerce.number().int().min(0).max(65535)),
   /** On SIGTERM/SIGINT, how long a process may take to finish or hand back its work before it exits. */
-  FAX_SHUTDOWN_SECONDS: z.coerce.number().positive().default(25),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  FAX_SHUTDOWN_SECONDS: positive(25),
+  LOG_LEVEL: withDefault(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
 });
 
 /** Key names default by where they live: on a cluster they share one hash tag, so one slot. */

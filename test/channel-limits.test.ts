@@ -266,10 +266,14 @@ test('fax limits: set at run time without a restart, shown with in-flight counts
   const bad = await run('node', [FAX_CLI, 'limits', 'set', 'connection', 'c9', 'lots'], { env }).catch(
     (e) => e,
   );
-  t.is(bad.code, 1);
-  t.regex(bad.stderr, /a limit is a whole number \(0 or more\) or "none"/);
+  // Bad input: exit 2 with one line saying what is wrong, no stack trace.
+  t.is(bad.code, 2);
+  t.is(bad.stderr, 'fax limits: a limit is a whole number (0 or more) or "none"\n');
   const unknown = await run('node', [FAX_CLI, 'limits', 'set', 'galaxy', '3'], { env }).catch((e) => e);
-  t.regex(unknown.stderr, /scope must be one of account, destination, connection, profile/);
+  t.is(unknown.stderr, 'fax limits: scope must be one of account, destination, connection, profile\n');
+  const missing = await run('node', [FAX_CLI, 'limits', 'set', 'connection', '5'], { env }).catch((e) => e);
+  t.is(missing.code, 2);
+  t.is(missing.stderr, 'fax limits: expected: connection <id> <limit>\n');
 });
 
 test('on its last try, a POST that timed out is looked up before the fax may fail: the fax Telnyx created is found and delivered', async (t) => {

@@ -7,7 +7,7 @@ import { loadConfig } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { connectRedis } from '../shared/redis.ts';
 import { freePort } from '../shared/redis-server.ts';
-import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { isFinal, queueFax, queueFaxes, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
 import { SEND_SEED_FAX } from './helpers/processes.ts';
 import { testRedis } from './helpers/redis.ts';
 
@@ -71,6 +71,17 @@ test('fax send with a bad number names the field, exits non-zero and queues noth
   );
   t.regex((error as unknown as { stderr: string }).stderr, /to must be an E\.164 number/);
   t.deepEqual(await pipeline.entries(), []);
+});
+
+test('fax events piped into a reader that stops early (head) ends quietly', async (t) => {
+  const pipeline = await startPipeline(t, { worker: false });
+  // More entries than a pipe holds, so the writer is still writing when head has gone.
+  await queueFaxes(pipeline, 400, (i) => ({ to: `+1312945${String(7000 + i).padStart(4, '0')}` }));
+  const { stdout, stderr } = await run('sh', ['-c', `node ${FAX} events | head -n 1`], {
+    env: { ...process.env, ...pipeline.env },
+  });
+  t.is(stdout.trim().split('\n').length, 1);
+  t.is(stderr, '', 'no EPIPE stack trace');
 });
 
 test('fax status of an unknown id says so and exits non-zero', async (t) => {

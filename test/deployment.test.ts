@@ -76,3 +76,27 @@ test('production without a Telnyx key refuses to start; without NODE_ENV it is s
   t.throws(() => loadConfig({ NODE_ENV: 'production' }), { message: /TELNYX_API_KEY/ });
   t.true(loadConfig({}).sandbox);
 });
+
+test('a variable set to nothing (PORT= in a compose file) takes its default, never port 0 or every interface', (t) => {
+  const blank = [
+    'FAX_BIND_HOST',
+    'PRODUCER_PORT',
+    'WEBHOOK_PORT',
+    'SIMULATOR_PORT',
+    'FAX_WORKER_CONCURRENCY',
+    'FAX_WORKER_LOCK_SECONDS',
+    'FAX_SLOT_LEASE_SECONDS',
+    'FAX_LIMIT_BACKOFF_SECONDS',
+    'FAX_RETRY_DELAY_SCALE',
+    'FAX_SHUTDOWN_SECONDS',
+    'FAX_STREAM_MAXLEN',
+    'LOG_LEVEL',
+  ];
+  const { env } = loadConfig(Object.fromEntries(blank.map((name) => [name, ''])));
+  const { env: defaults } = loadConfig({});
+  for (const name of blank) {
+    t.deepEqual(env[name as keyof typeof env], defaults[name as keyof typeof defaults], name);
+  }
+  t.is(env.FAX_BIND_HOST, '127.0.0.1');
+  t.is(env.PRODUCER_PORT, 3000);
+});
