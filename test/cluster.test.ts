@@ -211,9 +211,10 @@ test("a planned failover of the pipeline's master to its replica mid-load: the s
     env: limits,
     simulator: { stepMs: 20, callMs: 1000, accountChannelLimit: 3 },
   });
-  const ids: string[] = [];
-  for (let i = 0; i < 15; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: `+1312945${7200 + i}` }));
+  // Both workers up before the faxes come (a child process can take seconds to start on a busy machine).
   await startTwoWorkers(t, pipeline, limits);
+  const ids: string[] = [];
+  for (let i = 0; i < 18; i++) ids.push(await queueFax(pipeline, { ...SEED_FAX, to: `+1312945${7200 + i}` }));
   const stats = pipeline.simulator.lifecycle.stats;
   const deadline = Date.now() + 20_000;
   while (stats.delivered < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

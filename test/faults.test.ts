@@ -84,7 +84,7 @@ test('a worker killed after claiming a fax but before its POST: another worker s
 
 test('a worker killed during its POST (Telnyx creates the fax): the fax is found at Telnyx, not sent again', async (t) => {
   const { pipeline, startWorker } = await faultPipeline(t, {
-    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 1500, webhookDelayMs: 12_000 },
+    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 1500, webhookDelayMs: 20_000 },
   });
   const [id] = await queueMany(pipeline, 1);
   const first = await startWorker();
@@ -135,7 +135,9 @@ test('a worker killed during a POST sent long after its claim (a 429 pause): the
 
 test("a worker killed after Telnyx's 202 but before recording it: the fax is found at Telnyx, not sent again", async (t) => {
   const { pipeline, startWorker } = await faultPipeline(t, {
-    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 800, webhookDelayMs: 12_000 },
+    // Webhooks late enough that only asking Telnyx can find the fax first, even on a busy machine
+    // (a new worker process to start, its lock to expire, the POST's settle time to wait out).
+    simulator: { stepMs: 5, callMs: 50, postLatencyMs: 800, webhookDelayMs: 20_000 },
   });
   const [id] = await queueMany(pipeline, 1);
   const first = await startWorker();
