@@ -168,6 +168,30 @@ test('a fax is held until its window opens, even when its job runs early; it hol
   );
 });
 
+test('a fax claimed just before its window closes and then paused by a 429 is not sent after the window closed: it is held', async (t) => {
+  // Telnyx answers the first POST 429 "wait 4 s"; the window closes 2 s from now.
+  const pipeline = await startPipeline(t, {
+    simulator: { stepMs: 5, callMs: 10, failNextPosts: [429], retryAfterSeconds: 4 },
+  });
+  const clock = (when: number) => new Date(when).toISOString().slice(11, 19);
+  const closesAt = Math.ceil((Date.now() + 2000) / 1000) * 1000;
+  const spec = `mon-sun ${clock(closesAt - 3_600_000)}-${clock(closesAt)} UTC`;
+  const id = await queueFax(pipeline, { ...SEED_FAX, sending_window: spec });
+  const stats = pipeline.simulator.lifecycle.stats;
+  await until(() => stats.posts === 1, 'the POST that got 429');
+  await until(
+    async () => (await pipeline.redis.hget(pipeline.keys.fax(id), 'hold_until')) !== null,
+    'the fax held once the pause ended after its window closed',
+    10_000,
+  );
+  t.is(stats.accepted, 0, 'Telnyx got no fax after the window closed');
+  t.is(stats.posts, 1);
+  t.is(await pipeline.redis.hget(pipeline.keys.fax(id), 'status'), 'queued');
+  t.is(await pipeline.redis.zcard(pipeline.keys.slots.held('account')), 0, 'its channel is free');
+  // Held until the window opens again (tomorrow): its attempt is not used up.
+  t.true(Number(await pipeline.redis.hget(pipeline.keys.fax(id), 'hold_until')) > Date.now() + 3_600_000);
+});
+
 test('fax send --window and --ttl reach the request; a number of many zones needs one named', async (t) => {
   const pipeline = await startPipeline(t, { worker: false });
   const env = { ...process.env, ...pipeline.env };

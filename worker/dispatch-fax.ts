@@ -46,6 +46,12 @@ export interface DispatchDeps extends EventSink {
   readonly metrics?: FaxMetrics;
 }
 
+/** Whether a claimed fax may be sent now. */
+type Sendable =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'expired'; readonly detail: string }
+  | { readonly kind: 'closed'; readonly opensAt: number };
+
 /** A submission that may succeed on another try (BullMQ retries it with backoff). */
 export class RetryableSubmitError extends Error {
   readonly code = 'SUBMIT_RETRYABLE';
@@ -220,27 +226,42 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       'expired',
     );
   };
-  // Redis's clock, not this machine's: every worker decides alike, as the claim script does.
-  const now = slot.now + (Date.now() - claimedAt);
-  if (now > expires) {
-    await expire(`not sent: its time-to-live ran out at ${new Date(expires).toISOString()}`);
-    return;
-  }
-  const window = slot.request.sending_window;
-  if (window) {
+  /**
+   * Whether the fax may still be sent now: its time-to-live not run out, its sending window open.
+   * Asked before the first POST and again before any POST after a wait (its turn under the rate
+   * limit, a 429 pause, a slow connection): a fax claimed just before its window closed is not sent
+   * after it. Redis's clock (at the claim), not this machine's: every worker decides alike.
+   */
+  const sendable = (): Sendable => {
+    const now = slot.now + (Date.now() - claimedAt);
+    if (now > expires) {
+      return {
+        kind: 'expired',
+        detail: `not sent: its time-to-live ran out at ${new Date(expires).toISOString()}`,
+      };
+    }
+    const window = slot.request.sending_window;
+    if (!window) return { kind: 'ok' };
     const opensAt = nextOpening(window, now);
     if (opensAt > expires) {
-      await expire(
-        `not sent: its sending window opens at ${new Date(opensAt).toISOString()}, after its time-to-live (${new Date(expires).toISOString()})`,
-      );
+      return {
+        kind: 'expired',
+        detail: `not sent: its sending window opens at ${new Date(opensAt).toISOString()}, after its time-to-live (${new Date(expires).toISOString()})`,
+      };
+    }
+    return opensAt > now ? { kind: 'closed', opensAt } : { kind: 'ok' };
+  };
+  /** Nothing was sent: expired, or held until its window opens (its slots go to the next fax). */
+  const notSendable = async (verdict: Exclude<Sendable, { kind: 'ok' }>): Promise<void> => {
+    if (verdict.kind === 'expired') {
+      await expire(verdict.detail);
       return;
     }
-    if (opensAt > now) {
-      // Nothing was sent: the slots go to the next fax, and this one runs again when the window opens.
-      await deps.handoff.wake(await holdUntil(deps, faxId, attempt, opensAt, run));
-      await waitUntil(opensAt, 'sending window closed: held until it opens', 'scheduled');
-    }
-  }
+    await deps.handoff.wake(await holdUntil(deps, faxId, attempt, verdict.opensAt, run));
+    await waitUntil(verdict.opensAt, 'sending window closed: held until it opens', 'scheduled');
+  };
+  const verdict = sendable();
+  if (verdict.kind !== 'ok') return notSendable(verdict);
 
   if (stopped()) await handBackUnsent();
   if (slot.waitMs > 0) {
@@ -263,6 +284,7 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       run,
       // A claim that marked the attempt just now, with no wait since, is its own stamp.
       ...(slot.interruptedAt === undefined && slot.waitMs === 0 ? { claimedBefore } : {}),
+      sendable,
     },
     {
       ...request,
@@ -274,6 +296,9 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
   switch (outcome.kind) {
     case 'stopped':
       return handBackUnsent();
+    case 'expired':
+    case 'closed':
+      return notSendable(outcome);
     case 'moved-on':
       count('moved_on');
       log.info('the fax moved on while it waited to be sent: not sent');
@@ -376,9 +401,13 @@ async function submitThrottled(
     readonly run: string;
     /** When the claim that marked the attempt began (`performance.now()`), if it stands for a stamp. */
     readonly claimedBefore?: number;
+    /** Whether the fax may still be sent, asked again before every POST after a wait. */
+    readonly sendable: () => Sendable;
   },
   request: Parameters<TelnyxClient['submitFax']>[0],
-): Promise<SubmitOutcome | { readonly kind: 'stopped' | 'moved-on' | 'superseded' }> {
+): Promise<
+  SubmitOutcome | { readonly kind: 'stopped' | 'moved-on' | 'superseded' } | Exclude<Sendable, { kind: 'ok' }>
+> {
   let lateConnections = 0;
   for (let throttled = 0; ; throttled++) {
     try {
@@ -394,6 +423,9 @@ async function submitThrottled(
     // The first POST right after a fresh claim needs no stamp of its own: the claim made one.
     let stampedBefore = post.claimedBefore;
     if (throttled > 0 || lateConnections > 0 || stampedBefore === undefined) {
+      // Time has passed since the claim: its window may have closed, its time-to-live run out.
+      const verdict = post.sendable();
+      if (verdict.kind !== 'ok') return verdict;
       stampedBefore = performance.now();
       const stamp = await stampPost(deps, post.faxId, post.attempt, post.run);
       if (stamp !== 'post') return { kind: stamp };

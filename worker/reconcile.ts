@@ -3,7 +3,7 @@ import { applyEvent, type EventSink } from '../shared/events.ts';
 import type { Logger } from '../shared/logger.ts';
 import { type FaxJobData, faxJobId } from '../shared/queue.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
-import { releaseSlots, renewLease } from '../shared/slots/slots.ts';
+import { releaseForRevival, releaseSlots, renewLease } from '../shared/slots/slots.ts';
 import { isTerminal, OWN_EVENTS, statusForTelnyxFax } from '../shared/status.ts';
 import type { TelnyxClient, TelnyxFax } from '../shared/telnyx-client.ts';
 import { findEarlierSubmission } from './find-submission.ts';
@@ -30,6 +30,7 @@ export interface ReconcileDeps extends EventSink {
 
 export type ReconcileOutcome =
   | 'renewed'
+  | 'moved-on'
   | 'released'
   | 'finished'
   | 'found'
@@ -44,19 +45,22 @@ export type ReconcileOutcome =
  * otherwise.
  */
 export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promise<ReconcileOutcome> {
-  const [telnyxFaxId, attemptField, slots, submitting, requestJson, lookupAfter] = await deps.redis.hmget(
-    deps.keys.fax(faxId),
-    'telnyx_fax_id',
-    'attempt',
-    'slots',
-    'submitting',
-    'request',
-    'lookup_after',
-  );
+  const [telnyxFaxId, attemptField, slots, submitting, requestJson, lookupAfter, claim] =
+    await deps.redis.hmget(
+      deps.keys.fax(faxId),
+      'telnyx_fax_id',
+      'attempt',
+      'slots',
+      'submitting',
+      'request',
+      'lookup_after',
+      'submitting_run',
+    );
   const attempt = Number(attemptField ?? 1);
   const log = deps.logger.child({ faxId, attempt, telnyxFaxId });
   if (!slots) {
-    await releaseSlots(deps, faxId);
+    // Nothing held: the lease goes (unless a claim made since this read holds slots: then it stays).
+    await renewLease(deps, faxId);
     return 'released';
   }
   if (!telnyxFaxId) {
@@ -105,8 +109,11 @@ export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promis
         return 'found';
       }
     }
-    log.warn({ jobState: state }, 'slot held for a POST that no job will make: freeing it');
-    await deps.handoff.wake(await releaseSlots(deps, faxId, attempt));
+    // Freed only if no run claimed the fax meanwhile (one revived elsewhere may be POSTing it now).
+    const released = await releaseForRevival(deps, faxId, attempt, claim ?? null);
+    if (!released.freed) return 'moved-on';
+    log.warn({ jobState: state }, 'slot held for a POST that no job will make: freed');
+    await deps.handoff.wake(released.wake);
     await reviveJob(deps, faxId, attempt);
     return 'released';
   }

@@ -200,6 +200,31 @@ export async function leaveLine(store: SlotStore, faxId: string): Promise<readon
   return (await store.redis.leaveLine(store.keys.fax(faxId), slotArg(store.slots), faxId)) as string[];
 }
 
+/**
+ * Reconciliation's release: a fax's slots held for a POST that no job will make go back, unless the
+ * fax has moved on or a run has claimed it since `claim` (its `submitting_run` as read; null: none)
+ * was read. The fax is put in the outbox, so that it gets its job again even if the caller dies before
+ * queueing it. Returns whether anything was freed, and the jobs to wake.
+ */
+export async function releaseForRevival(
+  store: SlotStore,
+  faxId: string,
+  attempt: number,
+  claim: string | null,
+): Promise<{ readonly freed: boolean; readonly wake: readonly string[] }> {
+  const [freed, wake] = (await store.redis.releaseSlots(
+    store.keys.fax(faxId),
+    slotArg(store.slots),
+    faxId,
+    attempt,
+    '',
+    '',
+    '',
+    `=${claim ?? ''}`,
+  )) as [number, string[]];
+  return { freed: freed > 0, wake };
+}
+
 /** Extends a fax's lease; false if it holds no slots. */
 export async function renewLease(store: SlotStore, faxId: string): Promise<boolean> {
   return (await store.redis.renewLease(store.keys.fax(faxId), slotArg(store.slots), faxId)) === 1;
