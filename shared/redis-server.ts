@@ -34,6 +34,26 @@ export function answers(host: string, port: number, timeoutMs = 500): Promise<bo
   });
 }
 
+/** The process id of the Redis answering at 127.0.0.1:port (`INFO server`), or undefined. */
+function redisPidAt(port: number, timeoutMs = 1000): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    let reply = '';
+    const done = (pid: number | undefined) => {
+      socket.destroy();
+      resolve(pid);
+    };
+    socket.setTimeout(timeoutMs, () => done(undefined));
+    socket.once('error', () => done(undefined));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1');
+      const match = /process_id:(\d+)/.exec(reply);
+      if (match) done(Number(match[1]));
+    });
+    socket.connect(port, '127.0.0.1', () => socket.write('INFO server\r\n'));
+  });
+}
+
 export interface StartRedisOptions {
   readonly port?: number;
   /** Keep an append-only file, fsynced on every write (nothing acknowledged is lost), for restart tests. */
@@ -43,7 +63,23 @@ export interface StartRedisOptions {
   readonly cluster?: { readonly busPort: number };
 }
 
+/**
+ * A private `redis-server` on `options.port`, or on a free port: should another process take that
+ * port between its choice and the server's start (parallel tests), another free port is tried.
+ */
 export async function startRedisServer(options: StartRedisOptions = {}): Promise<RedisServer> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await startRedisServerOnce(options);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || options.port !== undefined || tries >= 5) throw error;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startRedisServerOnce(options: StartRedisOptions): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'fax-redis-'));
   const child = spawn(
@@ -92,10 +128,23 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
   });
   exited.catch(() => undefined);
   const deadline = Date.now() + 5000;
-  while (!(await Promise.race([answers('127.0.0.1', port, 200), exited]))) {
-    if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
+  const portTaken = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    return new PortTakenError(`port ${port} is taken by another process`);
+  };
+  try {
+    while (!(await Promise.race([answers('127.0.0.1', port, 200), exited]))) {
+      if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  } catch (error) {
+    // Ours could not listen: something else has the port.
+    if (await answers('127.0.0.1', port, 200)) throw portTaken();
+    throw error;
   }
+  // Something answers: make sure it is this server, not another that took the port first.
+  if ((await redisPidAt(port)) !== child.pid) throw portTaken();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,

@@ -1,7 +1,14 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { isFinal, queueFax, SEED_FAX, startPipeline, type TestPipeline } from './helpers/pipeline.ts';
+import {
+  isFinal,
+  queueFax,
+  SEED_FAX,
+  startPipeline,
+  type TestPipeline,
+  finalEntry,
+} from './helpers/pipeline.ts';
 import { FAX_CLI } from './helpers/processes.ts';
 import { until } from './helpers/until.ts';
 
@@ -99,7 +106,11 @@ test('a fax waiting for its retry is taken out and never sent again', async (t) 
   t.like(failed.at(-1), { status: 'queued', final: false, failure_reason: 'user_busy' });
   t.is((await cancel(pipeline, id)).status, 202);
   const entries = await pipeline.waitForFax(id, isFinal);
-  t.like(entries.at(-1), { event_type: 'fax.cancelled', final: true, failure_reason: 'sender_canceled' });
+  t.like(finalEntry(entries), {
+    event_type: 'fax.cancelled',
+    final: true,
+    failure_reason: 'sender_canceled',
+  });
   // Past the retry's time: the cancelled fax stayed cancelled.
   const due = Date.parse(failed.at(-1)?.next_attempt_at ?? '');
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now()) + 1000));
@@ -118,6 +129,6 @@ test('while its POST to Telnyx is under way a fax cannot be cancelled (409, try 
   await pipeline.waitForFax(id, (entries) => entries.some((entry) => entry.event_type === 'fax.submitted'));
   t.is((await cancel(pipeline, id)).status, 202);
   const entries = await pipeline.waitForFax(id, isFinal, 8000);
-  t.like(entries.at(-1), { event_type: 'fax.failed', failure_reason: 'sender_canceled', final: true });
+  t.like(finalEntry(entries), { event_type: 'fax.failed', failure_reason: 'sender_canceled', final: true });
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 1);
 });

@@ -6,8 +6,8 @@ import { resolveRedis } from '../cli/runtime.ts';
 import { loadConfig } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { connectRedis } from '../shared/redis.ts';
-import { freePort } from '../shared/redis-server.ts';
-import { isFinal, queueFax, queueFaxes, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { freePort, startRedisServer } from '../shared/redis-server.ts';
+import { finalEntry, isFinal, queueFax, queueFaxes, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
 import { SEND_SEED_FAX } from './helpers/processes.ts';
 import { testRedis } from './helpers/redis.ts';
 
@@ -34,7 +34,7 @@ test('fax send queues a fax that is delivered; fax status and fax events show it
     .map((line) => JSON.parse(line));
   t.true(events.length >= 6);
   t.true(events.every((entry) => entry.fax_id === id));
-  t.like(events.at(-1), { event_type: 'fax.delivered', final: true });
+  t.like(finalEntry(events), { event_type: 'fax.delivered', final: true });
 
   // Through a consumer group: everything once, then nothing more for the same group.
   const first = (await run('node', [FAX, 'events', '--group', 'billing'], { env })).stdout.trim().split('\n');
@@ -169,10 +169,22 @@ test('fax events --follow prints new entries as they happen and stops on SIGTERM
     .split('\n')
     .map((line) => JSON.parse(line));
   t.true(lines.every((entry) => entry.fax_id === id));
-  t.like(lines.at(-1), { event_type: 'fax.delivered', final: true });
+  t.like(finalEntry(lines), { event_type: 'fax.delivered', final: true });
   child.kill('SIGTERM');
   const [code] = await once(child, 'exit');
   t.is(code, 0);
+});
+
+test('a private redis-server never passes off another process on its port as itself', async (t) => {
+  const first = await startRedisServer();
+  t.teardown(() => first.stop());
+  await t.throwsAsync(startRedisServer({ port: first.port }), {
+    message: /port \d+ is taken by another process/,
+  });
+  // A port picked for it that is taken meanwhile: another is tried (here the pick is free anyway).
+  const second = await startRedisServer();
+  t.teardown(() => second.stop());
+  t.not(second.port, first.port);
 });
 
 test('with no REDIS_URL and nothing on the local port, start-up runs a private redis-server', async (t) => {

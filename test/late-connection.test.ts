@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import test from 'ava';
-import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { isFinal, queueFax, SEED_FAX, startPipeline, finalEntry } from './helpers/pipeline.ts';
 import { until } from './helpers/until.ts';
 
 // A file of its own: the slow machine below blocks this whole process's event loop.
@@ -49,7 +49,7 @@ test('connections that open too late after the claim send nothing, and the fax i
   t.is(await pipeline.redis.zcard(pipeline.keys.slots.held('account')), 0, 'its channel is free');
   slow = false;
   const entries = await pipeline.waitForFax(id, isFinal, 15_000);
-  t.like(entries.at(-1), { event_type: 'fax.delivered' });
+  t.like(finalEntry(entries), { event_type: 'fax.delivered' });
   t.false(
     entries.some((entry) => entry.event_type === 'fax.failed'),
     'no POST was counted as failed',

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { isFinal, queueFax, SEED_FAX, startPipeline, finalEntry } from './helpers/pipeline.ts';
 
 const TO = '+13129457455';
 
@@ -23,7 +23,7 @@ test('a busy line is tried again as the policy says, each retry published, and t
   t.true((waits[0] ?? 0) > 0 && (waits[0] ?? 0) <= 125, `first wait ${waits[0]} ms`);
   t.true((waits[1] ?? 0) > 400 && (waits[1] ?? 0) <= 605, `second wait ${waits[1]} ms`);
   t.is(entries.filter((entry) => entry.final).length, 1);
-  t.like(entries.at(-1), { event_type: 'fax.delivered', status: 'delivered', attempt: 3, final: true });
+  t.like(finalEntry(entries), { event_type: 'fax.delivered', status: 'delivered', attempt: 3, final: true });
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 3, 'three attempts, three POSTs');
 
   const view = (await (await fetch(`${pipeline.producerUrl}/v2/faxes/${id}`)).json()) as {
@@ -42,7 +42,7 @@ test('a fax that keeps failing ends once the policy has no attempts left, with w
   });
   const id = await queueFax(pipeline, { ...SEED_FAX, to: TO });
   const entries = await pipeline.waitForFax(id, isFinal, 15_000);
-  t.like(entries.at(-1), {
+  t.like(finalEntry(entries), {
     event_type: 'fax.failed',
     status: 'failed',
     final: true,
@@ -73,7 +73,7 @@ test('while a fax waits for its next attempt, GET /v2/faxes/:id says when and wh
   // Waiting for its retry, it can still be cancelled: it is never sent again.
   const cancelled = await fetch(`${pipeline.producerUrl}/v2/faxes/${id}/actions/cancel`, { method: 'POST' });
   t.is(cancelled.status, 202);
-  t.like((await pipeline.waitForFax(id, isFinal)).at(-1), { event_type: 'fax.cancelled', final: true });
+  t.like(finalEntry(await pipeline.waitForFax(id, isFinal)), { event_type: 'fax.cancelled', final: true });
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 1);
 });
 
@@ -86,7 +86,7 @@ test('a fax whose time-to-live runs out while it waits for a channel is not sent
   const late = await queueFax(pipeline, { ...SEED_FAX, to: '+13129457456' });
   t.deepEqual(await pipeline.waitForAll([first, late], 10_000), ['delivered', 'failed']);
   const entries = await pipeline.waitForFax(late, isFinal);
-  t.like(entries.at(-1), { event_type: 'fax.failed', failure_reason: 'expired', final: true });
-  t.regex(entries.at(-1)?.detail ?? '', /^not sent: its time-to-live ran out at /);
+  t.like(finalEntry(entries), { event_type: 'fax.failed', failure_reason: 'expired', final: true });
+  t.regex(finalEntry(entries)?.detail ?? '', /^not sent: its time-to-live ran out at /);
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[late], undefined, 'never POSTed');
 });

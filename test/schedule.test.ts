@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Queue } from 'bullmq';
 import { FAX_QUEUE } from '../shared/keys.ts';
-import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { isFinal, queueFax, SEED_FAX, startPipeline, finalEntry } from './helpers/pipeline.ts';
 
 test('a fax with send_at is held until then, then sent; a bad send_at is refused by name', async (t) => {
   const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 10, recordTimes: true } });
@@ -43,7 +43,7 @@ test('a scheduled fax whose job runs early sends nothing; it can be cancelled be
   t.is(await pipeline.redis.zcard(pipeline.keys.slots.leases), 0, 'no slot taken');
   const response = await fetch(`${pipeline.producerUrl}/v2/faxes/${id}/actions/cancel`, { method: 'POST' });
   t.is(response.status, 202);
-  t.like((await pipeline.waitForFax(id, isFinal)).at(-1), { event_type: 'fax.cancelled' });
+  t.like(finalEntry(await pipeline.waitForFax(id, isFinal)), { event_type: 'fax.cancelled' });
   t.is(pipeline.simulator.lifecycle.stats.posts, 0);
   t.is(await queue.getJob(id), undefined, 'its job is out of the queue too');
 });

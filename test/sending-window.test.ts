@@ -4,7 +4,7 @@ import test from 'ava';
 import { Queue } from 'bullmq';
 import { FAX_QUEUE } from '../shared/keys.ts';
 import { nextOpening, type SendingWindow, sendingWindowSchema } from '../shared/sending-window.ts';
-import { isFinal, queueFax, SEED_FAX, startPipeline } from './helpers/pipeline.ts';
+import { isFinal, queueFax, SEED_FAX, startPipeline, finalEntry } from './helpers/pipeline.ts';
 import { SEND_SEED_FAX } from './helpers/processes.ts';
 import { until } from './helpers/until.ts';
 
@@ -159,7 +159,7 @@ test('a fax is held until its window opens, even when its job runs early; it hol
   t.is(pipeline.simulator.lifecycle.stats.posts, 0, 'nothing sent before the window opens');
 
   const entries = await pipeline.waitForFax(id, isFinal, 20_000);
-  t.like(entries.at(-1), { event_type: 'fax.delivered' });
+  t.like(finalEntry(entries), { event_type: 'fax.delivered' });
   const [posted] = pipeline.simulator.lifecycle.stats.postTimes;
   t.true((posted ?? 0) >= opensAt, `POSTed ${(posted ?? 0) - opensAt} ms after the window opened`);
   t.false(

@@ -181,6 +181,12 @@ export async function queueFaxes(
 
 export const isFinal = (entries: StreamEntry[]) => entries.some((entry) => entry.final);
 
+/**
+ * A fax's final entry. Not always its last: a webhook Telnyx had to send again (no 2xx within 2 s)
+ * can arrive after the final one, and is published without changing anything.
+ */
+export const finalEntry = (entries: readonly StreamEntry[]) => entries.find((entry) => entry.final);
+
 export const SEED_FAX = {
   media_url: 'https://www.w3.org/WAI/ER/tests/xhtml/testfiles/resources/pdf/dummy.pdf',
   connection_id: '1232154810234',
