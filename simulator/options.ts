@@ -43,6 +43,11 @@ export const simulatorOptionsSchema = z.strictObject({
   postLatencyMs: z.number().int().min(0).default(0),
   /** Extra delay before `POST /v2/faxes` creates the fax (Telnyx still working on it when we give up). */
   createDelayMs: z.number().int().min(0).default(0),
+  /**
+   * The next this many valid POSTs get 504 at once from a gateway in front of Telnyx, while Telnyx goes
+   * on and creates the fax (after `createDelayMs`).
+   */
+  gatewayTimeouts: z.number().int().min(0).default(0),
   /** Hold every webhook back this long before its first try. */
   webhookDelayMs: z.number().int().min(0).default(0),
   /** Send every webhook twice. */

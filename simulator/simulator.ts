@@ -82,6 +82,16 @@ export function createSimulator(input: SimulatorOptionsInput = {}): Simulator {
       ctx.body = invalid;
       return;
     }
+    if (options.gatewayTimeouts > 0) {
+      // The gateway gives up at once; behind it the fax is still being created.
+      options.gatewayTimeouts--;
+      const create = () => lifecycle.accept(body);
+      if (options.createDelayMs > 0) setTimeout(create, options.createDelayMs).unref();
+      else create();
+      ctx.status = 504;
+      ctx.body = errorBody('unavailable', 'Gateway timeout.');
+      return;
+    }
     if (options.createDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.createDelayMs));
     const fax = lifecycle.accept(body);
     if (options.postLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, options.postLatencyMs));

@@ -32,8 +32,8 @@ test('a POST that times out after Telnyx created the fax is found at Telnyx, not
   t.is(stats.postsByFax[id], 1, 'and was asked for one');
 });
 
-test('a POST that fails without creating the fax (5xx) is checked at Telnyx, then sent once', async (t) => {
-  const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 10, failNextPosts: [503] } });
+test('a POST that fails without creating the fax (500) is checked at Telnyx, then sent once', async (t) => {
+  const pipeline = await startPipeline(t, { simulator: { stepMs: 5, callMs: 10, failNextPosts: [500] } });
   const id = await queueFax(pipeline, SEED_FAX);
   const entries = await pipeline.waitForFax(id, isFinal, 15_000);
   t.like(
@@ -41,8 +41,27 @@ test('a POST that fails without creating the fax (5xx) is checked at Telnyx, the
     { event_type: 'fax.delivered' },
   );
   t.is(pipeline.simulator.lifecycle.stats.accepted, 1);
-  t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 2, 'the 503, then the one that was taken');
+  t.is(pipeline.simulator.lifecycle.stats.postsByFax[id], 2, 'the 500, then the one that was taken');
   t.is(pipeline.simulator.lifecycle.stats.lists, 1, 'Telnyx was asked in between');
+});
+
+test('a 504 from a gateway while Telnyx goes on creating the fax: Telnyx is asked only once it must be done, and the fax is found, not sent again', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { TELNYX_TIMEOUT_MS: '2000' },
+    // The gateway answers 504 at once; Telnyx creates the fax 1.8 s later (after the 1 s backoff a
+    // 500 gets, before the 4 s a request without an answer gets); its webhooks come later still.
+    simulator: { stepMs: 5, callMs: 10, gatewayTimeouts: 1, createDelayMs: 1800, webhookDelayMs: 8000 },
+  });
+  const id = await queueFax(pipeline, SEED_FAX);
+  const entries = await pipeline.waitForFax(id, isFinal, 20_000);
+  t.like(finalEntry(entries), { event_type: 'fax.delivered' });
+  const stats = pipeline.simulator.lifecycle.stats;
+  t.is(stats.accepted, 1, 'one fax at Telnyx');
+  t.is(stats.postsByFax[id], 1, 'not POSTed again');
+  t.like(
+    entries.find((entry) => entry.event_type === 'fax.submitted'),
+    { detail: 'found at Telnyx after an interrupted submission; not sent again' },
+  );
 });
 
 test('a POST Telnyx is still working on when we give up is not sent again: we ask only once it must be done', async (t) => {

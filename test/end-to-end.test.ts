@@ -109,7 +109,7 @@ test('a request Telnyx rejects (422) fails the fax at once with its detail, with
 });
 
 test('a 5xx from Telnyx is retried and the fax is then delivered once', async (t) => {
-  const pipeline = await startPipeline(t, { simulator: { failNextPosts: [503] } });
+  const pipeline = await startPipeline(t, { simulator: { failNextPosts: [500] } });
   const data = { id: await queueFax(pipeline, SEED_FAX) };
   const entries = await pipeline.waitForFax(data.id, isFinal);
   t.is(entries.find((e) => e.final)?.status, 'delivered');

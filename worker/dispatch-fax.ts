@@ -57,6 +57,9 @@ export class RetryableSubmitError extends Error {
   readonly code = 'SUBMIT_RETRYABLE';
 }
 
+/** Answers that may come from a gateway while Telnyx is still working on the request behind it. */
+const GATEWAY_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
 /** Longest pause between 429s: the pause doubles from 0.5 s, or is Telnyx's reset time if longer. */
 const MAX_THROTTLE_MS = 60_000;
 
@@ -348,8 +351,10 @@ export async function dispatchFax(deps: DispatchDeps, job: Job<FaxJobData>, toke
       // there if not.
       const backoffMs = (tries: number) => deps.backoffMs * 2 ** Math.min(tries, 6);
       const previous = slot.failedPosts;
+      // A 502, 503 or 504 may come from a gateway in front of Telnyx that gave up while Telnyx goes
+      // on with the request: like no answer at all, Telnyx is asked only once it must be done.
       const lookupMs = outcome.ambiguous
-        ? outcome.status === undefined
+        ? outcome.status === undefined || GATEWAY_STATUSES.has(outcome.status)
           ? deps.settleMs
           : backoffMs(previous)
         : undefined;
