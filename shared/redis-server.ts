@@ -143,8 +143,13 @@ async function startRedisServerOnce(options: StartRedisOptions): Promise<RedisSe
     if (await answers('127.0.0.1', port, 200)) throw portTaken();
     throw error;
   }
-  // Something answers: make sure it is this server, not another that took the port first.
-  if ((await redisPidAt(port)) !== child.pid) throw portTaken();
+  // Something answers: make sure it is this server, not another that took the port first (a server
+  // too busy to say within the deadline counts as ours while our child runs).
+  let pid = await redisPidAt(port);
+  while (pid === undefined && Date.now() < deadline) pid = await redisPidAt(port);
+  if (pid === undefined ? child.exitCode !== null || child.signalCode !== null : pid !== child.pid) {
+    throw portTaken();
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,

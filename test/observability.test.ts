@@ -64,7 +64,10 @@ test('metrics move as faxes go through: queue depth, slots, dispatches, outcomes
   t.teardown(() => worker.close());
   const busy = await until(
     () => scrape(pipeline.producerUrl),
-    (samples) => sampleValue(samples, 'fax_channels_in_flight', { scope: 'account' }) === 2,
+    // Both channels claimed, and Telnyx's 202 recorded for at least one (a claim comes before its POST).
+    (samples) =>
+      sampleValue(samples, 'fax_channels_in_flight', { scope: 'account' }) === 2 &&
+      (sampleValue(samples, 'fax_in_flight') ?? 0) >= 1,
     'both account channels in use',
   );
   t.is(sampleValue(busy, 'fax_channel_limit', { scope: 'account' }), 2);
