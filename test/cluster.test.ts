@@ -223,11 +223,14 @@ test("a planned failover of the pipeline's master to its replica mid-load: the s
   const oldMaster = await own.masterOf(pipeline.keys.stream);
   const master = new Redis(`redis://127.0.0.1:${oldMaster}`);
   t.teardown(() => master.disconnect());
-  const myId = (await master.cluster('MYID')) as string;
-  const replicaLine = ((await master.cluster('NODES')) as string)
-    .split('\n')
-    .find((line) => line.includes(`slave ${myId}`) || line.includes(`replica ${myId}`));
-  const replicaPort = Number(/:(\d+)@/.exec(replicaLine ?? '')?.[1]);
+  // Its replica, from the master's own replication link (not the cluster's gossip, which may lag).
+  let replicaPort = 0;
+  const linked = Date.now() + 10_000;
+  while (replicaPort === 0 && Date.now() < linked) {
+    const info = (await master.info('replication')) as string;
+    replicaPort = Number(/^slave\d+:ip=[^,]+,port=(\d+),state=online/m.exec(info)?.[1] ?? 0);
+    if (replicaPort === 0) await new Promise((r) => setTimeout(r, 100));
+  }
   t.true(replicaPort > 0, 'the master has a replica');
   const replica = new Redis(`redis://127.0.0.1:${replicaPort}`);
   t.teardown(() => replica.disconnect());
