@@ -36,6 +36,15 @@ export interface Keys {
   readonly slots: SlotKeys;
   /** The shared Telnyx API rate limiter: next free send time, and a pause after a 429. */
   readonly rate: { readonly next: string; readonly pause: string };
+  /**
+   * The slot keepers' shared chores: claims that let one worker at a time trim the stream and scan
+   * failed jobs, and where the scan of older failed jobs goes on from.
+   */
+  readonly keeper: {
+    readonly retention: string;
+    readonly failedScan: string;
+    readonly failedScanFrom: string;
+  };
 }
 
 export interface SlotKeys {
@@ -89,5 +98,10 @@ export function createKeys(prefix: string, stream: string): Keys {
       outbox: `${prefix}:slots:outbox`,
     }),
     rate: Object.freeze({ next: `${prefix}:rate:next`, pause: `${prefix}:rate:pause` }),
+    keeper: Object.freeze({
+      retention: `${prefix}:retention`,
+      failedScan: `${prefix}:failed-scan`,
+      failedScanFrom: `${prefix}:failed-scan-from`,
+    }),
   });
 }

@@ -283,6 +283,41 @@ test('a fax whose job used up its attempts on errors other than failed POSTs is 
   t.is(pipeline.simulator.lifecycle.stats.accepted, 1);
 });
 
+test('a failed job of a queued fax behind many newer failed jobs of faxes that moved on is still found and sent', async (t) => {
+  const pipeline = await startPipeline(t, {
+    worker: false,
+    env: { FAX_RETRY_DELAY_SCALE: '0.001' },
+    simulator: { stepMs: 5, callMs: 20 },
+  });
+  const queue = new Queue(FAX_QUEUE, { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix });
+  t.teardown(() => queue.close());
+  // A worker that fails every run before it sends anything: the oldest failure is a queued fax's,
+  // the four newer ones are of faxes that have ended since.
+  const broken = new Worker(
+    FAX_QUEUE,
+    async () => {
+      throw new Error('Redis went away mid-run');
+    },
+    { connection: pipeline.redis, prefix: pipeline.keys.bullPrefix },
+  );
+  const failed = async (id: string) =>
+    until(async () => (await queue.getJobState(id)) === 'failed', `the job of ${id} failed for good`);
+  const [oldest] = await queueMany(pipeline, 1);
+  await failed(oldest as string);
+  const ended = await queueFaxes(pipeline, 4, (i) => ({ to: to(i + 1) }));
+  for (const id of ended) await failed(id);
+  await broken.close();
+  for (const id of ended) await pipeline.redis.hset(pipeline.keys.fax(id), 'status', 'delivered');
+
+  // Three failed jobs a scan: the newest three are all of faxes that moved on.
+  const worker = await startWorkerService(pipeline.runtime, {
+    keeper: { ...SLOT_KEEPER_DEFAULTS, intervalMs: 100, failedScanMs: 200, failedScanBatch: 3 },
+  });
+  t.teardown(() => worker.close());
+  await assertConsistent(t, pipeline, [oldest as string]);
+  t.is(pipeline.simulator.lifecycle.stats.accepted, 1);
+});
+
 test('a worker frozen past its lock while it waits out a 429: the run that took over sends the fax, the frozen one, waking, sends nothing', async (t) => {
   const { pipeline, startWorker } = await faultPipeline(t, {
     env: { TELNYX_TIMEOUT_MS: '2000' },

@@ -12,8 +12,10 @@ export interface SlotKeeperOptions {
   readonly batch: number;
   /** How often (across all workers) every waiting scope is checked for free slots. */
   readonly sweepMs: number;
-  /** How often (across all workers) the newest failed jobs are checked for faxes still queued. */
+  /** How often (across all workers) failed jobs are checked for faxes still queued. */
   readonly failedScanMs?: number;
+  /** Failed jobs looked at per scan: the newest this many, and as many older ones in turn. */
+  readonly failedScanBatch?: number;
 }
 
 export const SLOT_KEEPER_DEFAULTS: SlotKeeperOptions = {
@@ -21,10 +23,8 @@ export const SLOT_KEEPER_DEFAULTS: SlotKeeperOptions = {
   batch: 50,
   sweepMs: 5000,
   failedScanMs: 60_000,
+  failedScanBatch: 200,
 };
-
-/** Failed jobs looked at per scan, newest first. */
-const FAILED_SCAN = 200;
 
 export interface SlotKeeper {
   /** One round now (tests). */
@@ -67,11 +67,11 @@ export function startSlotKeeper(
     }
     for (const faxId of tick.expired) await reconcileLease(deps, faxId);
     // Once a minute, by whichever worker claims it: trim the stream by age, warn about lagging groups.
-    if (await deps.redis.set(`${deps.keys.prefix}:retention`, '1', 'PX', 60_000, 'NX')) {
+    if (await deps.redis.set(deps.keys.keeper.retention, '1', 'PX', 60_000, 'NX')) {
       await enforceRetention({ ...deps, maxAgeMs: deps.streamMaxAgeMs });
     }
     const scanMs = options.failedScanMs ?? SLOT_KEEPER_DEFAULTS.failedScanMs ?? 60_000;
-    if (await deps.redis.set(`${deps.keys.prefix}:failed-scan`, '1', 'PX', scanMs, 'NX')) {
+    if (await deps.redis.set(deps.keys.keeper.failedScan, '1', 'PX', scanMs, 'NX')) {
       await reviveFailed();
     }
   }
@@ -82,7 +82,13 @@ export function startSlotKeeper(
    * on are left alone; a fax that keeps failing is retried at most once per scan.
    */
   async function reviveFailed(): Promise<void> {
-    for (const job of await deps.queue.getFailed(0, FAILED_SCAN - 1)) {
+    // The newest every scan (a fresh failure goes back at once), and one page of older ones in turn,
+    // so that every failed job is looked at in time however many faxes that moved on failed since.
+    const batch = options.failedScanBatch ?? SLOT_KEEPER_DEFAULTS.failedScanBatch ?? 200;
+    const from = Math.max(batch, Number(await deps.redis.get(deps.keys.keeper.failedScanFrom)) || 0);
+    const older = await deps.queue.getFailed(from, from + batch - 1);
+    await deps.redis.set(deps.keys.keeper.failedScanFrom, older.length < batch ? batch : from + batch);
+    for (const job of [...(await deps.queue.getFailed(0, batch - 1)), ...older]) {
       const { faxId } = job.data;
       if (!faxId || !job.id) continue;
       try {
