@@ -1,4 +1,5 @@
 import test from 'ava';
+import { SLOT_KEEPER_DEFAULTS } from '../worker/slot-keeper.ts';
 import { isFinal, queueFax, SEED_FAX, startPipeline, finalEntry } from './helpers/pipeline.ts';
 
 const TO = '+13129457455';
@@ -89,4 +90,23 @@ test('a fax whose time-to-live runs out while it waits for a channel is not sent
   t.like(finalEntry(entries), { event_type: 'fax.failed', failure_reason: 'expired', final: true });
   t.regex(finalEntry(entries)?.detail ?? '', /^not sent: its time-to-live ran out at /);
   t.is(pipeline.simulator.lifecycle.stats.postsByFax[late], undefined, 'never POSTed');
+});
+
+test('a fax waiting for a channel that never frees (limit 0) ends expired once its time-to-live runs out, and leaves the line', async (t) => {
+  const pipeline = await startPipeline(t, {
+    env: { FAX_ACCOUNT_CHANNEL_LIMIT: '0', TELNYX_RATE_LIMIT: 'none' },
+    keeper: { ...SLOT_KEEPER_DEFAULTS, intervalMs: 100, failedScanMs: 300 },
+  });
+  const expiring = await queueFax(pipeline, { ...SEED_FAX, to: TO, ttl_seconds: 1 });
+  const staying = await queueFax(pipeline, { ...SEED_FAX, to: '+13129457456', ttl_seconds: 3600 });
+  const entries = await pipeline.waitForFax(expiring, isFinal, 10_000);
+  t.like(finalEntry(entries), { event_type: 'fax.failed', failure_reason: 'expired', final: true });
+  t.regex(finalEntry(entries)?.detail ?? '', /while it waited for a channel$/);
+  t.deepEqual(
+    await pipeline.redis.zrange(pipeline.keys.slots.parked('account'), '0', '-1'),
+    [staying],
+    'it left the line; the other fax, within its time-to-live, waits on',
+  );
+  t.is(await pipeline.redis.hget(pipeline.keys.fax(staying), 'status'), 'queued');
+  t.is(pipeline.simulator.lifecycle.stats.posts, 0);
 });

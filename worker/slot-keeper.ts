@@ -1,5 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { applyEvent, newEventId } from '../shared/events.ts';
 import { attemptOfJob } from '../shared/queue.ts';
+import { expiresAt } from '../shared/retry-policy.ts';
+import { OWN_EVENTS } from '../shared/status.ts';
 import { leaveLine, slotTick } from '../shared/slots/slots.ts';
 import { type ReconcileDeps, reconcileLease } from './reconcile.ts';
 import { reviveJob } from './revive-job.ts';
@@ -73,6 +76,7 @@ export function startSlotKeeper(
     const scanMs = options.failedScanMs ?? SLOT_KEEPER_DEFAULTS.failedScanMs ?? 60_000;
     if (await deps.redis.set(deps.keys.keeper.failedScan, '1', 'PX', scanMs, 'NX')) {
       await reviveFailed();
+      await expireWaiting();
     }
   }
 
@@ -102,6 +106,49 @@ export function startSlotKeeper(
       } catch (error) {
         // One job that changed state meanwhile does not end the scan.
         deps.logger.warn({ faxId, jobId: job.id, err: error }, 'could not revive a failed job; next scan');
+      }
+    }
+  }
+
+  /**
+   * A fax waiting in a line past its time-to-live ends `expired` now, not when a slot finally frees
+   * for it (under a limit of 0, never). Only while it is still waiting, unclaimed: a fax claimed
+   * meanwhile is its worker's to judge.
+   */
+  async function expireWaiting(): Promise<void> {
+    const [seconds, micros] = await deps.redis.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    for (const scope of await deps.redis.smembers(deps.keys.slots.waiting)) {
+      const waiting = await deps.redis.zrange(deps.keys.slots.parked(scope), '0', '-1');
+      for (let i = 0; i < waiting.length; i += 500) {
+        const faxIds = waiting.slice(i, i + 500);
+        const read = deps.redis.pipeline();
+        for (const faxId of faxIds)
+          read.hmget(deps.keys.fax(faxId), 'created_at', 'due_at', 'request', 'job_id');
+        const records = (await read.exec()) ?? [];
+        for (const [index, faxId] of faxIds.entries()) {
+          const [createdAt, dueAt, request, jobId] = (records[index]?.[1] ?? []) as (string | null)[];
+          if (!request) continue;
+          const ttl = (JSON.parse(request) as { ttl_seconds?: number }).ttl_seconds;
+          // From when it was due, as the claim counts (a scheduled fax from its send_at).
+          const expires = expiresAt(deps.retryPolicy, Number(dueAt) || Number(createdAt), ttl);
+          if (now <= expires) continue;
+          const applied = await applyEvent(deps, {
+            eventId: newEventId(),
+            eventType: OWN_EVENTS.failed,
+            faxId,
+            status: 'failed',
+            failureReason: 'expired',
+            detail: `not sent: its time-to-live ran out at ${new Date(expires).toISOString()} while it waited for a channel`,
+            occurredAt: new Date().toISOString(),
+            direction: 'outbound',
+            payload: {},
+            dedupe: false,
+            onlyIfNotSubmitting: true,
+          });
+          await deps.handoff.after(applied);
+          if (applied.outcome !== 'refused' && jobId) await deps.queue.remove(jobId).catch(() => 0);
+        }
       }
     }
   }
