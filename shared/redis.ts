@@ -99,3 +99,9 @@ export async function waitReady(redis: Redis | Cluster, timeoutMs = 5000): Promi
     redis.on('error', onError);
   });
 }
+
+/** Redis's clock (`TIME`) in ms: the one clock every process shares, whatever this machine's says. */
+export async function redisNowMs(redis: Redis | Cluster): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}

@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { applyEvent, type FaxEvent, newEventId, parseStreamEntry } from '../shared/events.ts';
 import { readFaxRecord } from '../shared/fax-record.ts';
-import { connectRedis } from '../shared/redis.ts';
+import { connectRedis, redisNowMs } from '../shared/redis.ts';
 import { assignProfile, readLimits, setLimit } from '../shared/slots/limits.ts';
 import type { SlotSettings } from '../shared/slots/settings.ts';
 import { acquireSlots, failedPost, handBack, holdUntil, slotTick, stampPost } from '../shared/slots/slots.ts';
@@ -251,8 +251,7 @@ test('a lease is extended by progress webhooks and expires into one keeper round
   const s = await setup(t, { FAX_ACCOUNT_CHANNEL_LIMIT: '2', FAX_SLOT_LEASE_SECONDS: '1' });
   const a = await s.fax(D1);
   await s.acquire(a);
-  const [seconds, micros] = await s.redis.time();
-  const serverNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const serverNow = await redisNowMs(s.redis);
   const lease = Number(await s.redis.zscore(s.keys.slots.leases, a));
   t.true(Math.abs(lease - (serverNow + 1000)) < 200, 'lease = now + FAX_SLOT_LEASE_SECONDS');
   t.deepEqual((await slotTick(s.sink, 10, 5000)).expired, []);

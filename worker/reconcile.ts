@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import { applyEvent, type EventSink } from '../shared/events.ts';
 import type { Logger } from '../shared/logger.ts';
 import { type FaxJobData, faxJobId } from '../shared/queue.ts';
+import { redisNowMs } from '../shared/redis.ts';
 import type { Handoff } from '../shared/slots/handoff.ts';
 import { releaseForRevival, releaseSlots, renewLease } from '../shared/slots/slots.ts';
 import { isTerminal, OWN_EVENTS, statusForTelnyxFax } from '../shared/status.ts';
@@ -73,8 +74,7 @@ export async function reconcileLease(deps: ReconcileDeps, faxId: string): Promis
     const since = submittedSince(submitting, attempt);
     const askAfter = Number(lookupAfter ?? 0) || (since ?? 0) + deps.settleMs;
     // Both times are Redis's: compare them with Redis's clock, not this machine's.
-    const [seconds, micros] = await deps.redis.time();
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const now = await redisNowMs(deps.redis);
     if (since !== undefined && now < askAfter) {
       // Its last POST may still be going on at Telnyx: ask later.
       await renewLease(deps, faxId);

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { applyEvent, newEventId } from '../shared/events.ts';
 import { attemptOfJob } from '../shared/queue.ts';
 import { expiresAt } from '../shared/retry-policy.ts';
+import { redisNowMs } from '../shared/redis.ts';
 import { OWN_EVENTS } from '../shared/status.ts';
 import { leaveLine, slotTick } from '../shared/slots/slots.ts';
 import { type ReconcileDeps, reconcileLease } from './reconcile.ts';
@@ -116,8 +117,7 @@ export function startSlotKeeper(
    * meanwhile is its worker's to judge.
    */
   async function expireWaiting(): Promise<void> {
-    const [seconds, micros] = await deps.redis.time();
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const now = await redisNowMs(deps.redis);
     for (const scope of await deps.redis.smembers(deps.keys.slots.waiting)) {
       const waiting = await deps.redis.zrange(deps.keys.slots.parked(scope), '0', '-1');
       for (let i = 0; i < waiting.length; i += 500) {

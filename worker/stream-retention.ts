@@ -1,6 +1,6 @@
 import type { Keys } from '../shared/keys.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { FaxRedis } from '../shared/redis.ts';
+import { type FaxRedis, redisNowMs } from '../shared/redis.ts';
 
 export interface RetentionDeps {
   readonly redis: FaxRedis;
@@ -25,8 +25,7 @@ function idBefore(a: string, b: string): boolean {
 export async function enforceRetention(deps: RetentionDeps): Promise<string[]> {
   const { redis, keys } = deps;
   if (deps.maxAgeMs !== undefined) {
-    const [seconds, micros] = await redis.time();
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const now = await redisNowMs(redis);
     await redis.xtrim(keys.stream, 'MINID', `${now - deps.maxAgeMs}-0`);
   }
   const stream = pairs((await redis.xinfo('STREAM', keys.stream).catch(() => [])) as unknown[]);
